@@ -1,0 +1,116 @@
+"""agent_gym: build environments for tool-using LLM agents, run and inspect rollouts, synthesize data, train.
+
+The public API is re-exported here; see the README and notebooks/ for the tour.
+"""
+
+from .env import Environment, TimeLimit, ToolEnv, Wrapper
+from .errors import (
+    AgentGymError,
+    ConfigError,
+    EnvError,
+    FormatError,
+    PolicyError,
+    SandboxError,
+    StoreError,
+    TaskError,
+    ToolError,
+)
+from .formats import (
+    parse_assistant_text,
+    parse_tool_responses,
+    render_assistant_text,
+    render_tool_response,
+    to_openai_conversation,
+    to_text_conversation,
+)
+from .policy import OpenAIPolicy, Policy, PolicyOutput, ScriptedPolicy
+from .rewards import (
+    RewardResult,
+    Rubric,
+    exact_match,
+    extract_boxed,
+    format_ok,
+    math_match,
+    numeric_match,
+    weighted,
+)
+from .rollout import job_key, rollout, run_rollouts, run_rollouts_sync, run_sync
+from .store import TrajectoryStore
+from .tasks import load_tasks, save_tasks
+from .tools import Tool, ToolResult, tool
+from .types import (
+    SCHEMA_VERSION,
+    ErrorInfo,
+    Message,
+    Step,
+    StepResult,
+    Task,
+    ToolCall,
+    Trajectory,
+    Turn,
+    Usage,
+    assistant,
+    system,
+    user,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AgentGymError",
+    "ConfigError",
+    "EnvError",
+    "Environment",
+    "ErrorInfo",
+    "FormatError",
+    "Message",
+    "OpenAIPolicy",
+    "Policy",
+    "PolicyError",
+    "PolicyOutput",
+    "RewardResult",
+    "Rubric",
+    "SandboxError",
+    "ScriptedPolicy",
+    "Step",
+    "StepResult",
+    "StoreError",
+    "Task",
+    "TaskError",
+    "TimeLimit",
+    "Tool",
+    "ToolCall",
+    "ToolEnv",
+    "ToolError",
+    "ToolResult",
+    "Trajectory",
+    "TrajectoryStore",
+    "Turn",
+    "Usage",
+    "Wrapper",
+    "__version__",
+    "assistant",
+    "exact_match",
+    "extract_boxed",
+    "format_ok",
+    "job_key",
+    "load_tasks",
+    "math_match",
+    "numeric_match",
+    "parse_assistant_text",
+    "parse_tool_responses",
+    "render_assistant_text",
+    "render_tool_response",
+    "rollout",
+    "run_rollouts",
+    "run_rollouts_sync",
+    "run_sync",
+    "save_tasks",
+    "system",
+    "to_openai_conversation",
+    "to_text_conversation",
+    "tool",
+    "user",
+    "weighted",
+]

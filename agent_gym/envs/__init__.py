@@ -1,0 +1,42 @@
+"""Built-in environments, addressable by name (`agent-gym eval calculator`) or as `module:Class`."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..env import Environment
+from ..errors import ConfigError
+
+BUILTIN_ENVS: dict[str, str] = {
+    "calculator": "agent_gym.envs.calculator:CalculatorEnv",
+}
+"""Name -> `module:Class` of every built-in environment."""
+
+
+def resolve(spec: str) -> Any:
+    """The object named by a built-in name or `package.module:attribute`."""
+    target = BUILTIN_ENVS.get(spec, spec)
+    if ":" not in target:
+        raise ConfigError(
+            f"Unknown environment {spec!r}: use a built-in name ({', '.join(sorted(BUILTIN_ENVS))}) "
+            "or 'package.module:ClassName'."
+        )
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"Cannot import {module_name!r} for environment {spec!r}: {exc}") from exc
+    try:
+        return getattr(module, attribute)
+    except AttributeError as exc:
+        raise ConfigError(f"Module {module_name!r} has no attribute {attribute!r}.") from exc
+
+
+def make_env(spec: str, **kwargs: Any) -> Environment:
+    """Build an environment from a built-in name or `module:Class` (or a factory function)."""
+    factory = resolve(spec)
+    env = factory(**kwargs)
+    if not isinstance(env, Environment):
+        raise ConfigError(f"{spec!r} made a {type(env).__name__}, not an agent_gym Environment.")
+    return env

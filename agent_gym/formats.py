@@ -1,0 +1,183 @@
+"""The two tool-call formats users train on, and conversions between them.
+
+* **native**: OpenAI `tool_calls` on assistant messages, answered by `role="tool"` messages.
+* **text**: one assistant string with `<think>…</think>` and
+  `<tool_call>{"name": …, "arguments": {…}}</tool_call>` blocks, answered by a user message holding
+  `<tool_response name="…">…</tool_response>` blocks (the format of seed 000 / Hermes / Qwen).
+
+Trajectories always store the canonical `Message` form; these functions parse model text into it and
+render it back. For a message whose content is stripped text, `parse_assistant_text(render_assistant_text(m))`
+equals `m`, and rendering a parsed canonical text gives the same text back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Sequence
+from typing import Any, Literal
+
+from .types import Message, ToolCall
+
+ToolFormat = Literal["native", "text"]
+TOOL_FORMATS: tuple[str, ...] = ("native", "text")
+
+_THINK = re.compile(r"<think(?:\s[^>]*)?>(.*?)</think>", re.DOTALL)
+_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+_TOOL_RESPONSE = re.compile(r'<tool_response name="([^"]*)">(.*?)</tool_response>', re.DOTALL)
+_CALL_HINT = 'Write each call as <tool_call>{"name": "<tool name>", "arguments": {<JSON object>}}</tool_call>.'
+
+
+def parse_assistant_text(
+    text: str,
+    *,
+    tool_names: Collection[str] | None = None,
+    allow_parallel: bool = False,
+    call_id_prefix: str = "call_",
+) -> Message:
+    """Parse a model's raw text into an assistant `Message`.
+
+    On a problem (malformed JSON, unknown tool, several calls when `allow_parallel` is False,
+    unclosed tags) the message keeps the raw text as content, has no tool calls, and carries
+    `error`: an explanation written for the model, so the environment can show it and go on.
+    """
+    reasoning, rest, error = _take_think(text)
+    calls: list[ToolCall] = []
+    if error is None:
+        calls, rest, error = _take_tool_calls(rest, call_id_prefix)
+    if error is None and calls and tool_names is not None:
+        unknown = [c.name for c in calls if c.name not in tool_names]
+        if unknown:
+            error = f"Unknown tool {unknown[0]!r}. Available tools: {', '.join(sorted(tool_names)) or 'none'}."
+    if error is None and len(calls) > 1 and not allow_parallel:
+        error = f"You made {len(calls)} tool calls in one turn; make exactly one call per turn. {_CALL_HINT}"
+    if error is not None:
+        return Message(role="assistant", content=text, error=error)
+    return Message(role="assistant", content=rest.strip(), reasoning=reasoning, tool_calls=tuple(calls))
+
+
+def render_assistant_text(message: Message) -> str:
+    """Render an assistant message as text with `<think>` and `<tool_call>` blocks."""
+    if message.error is not None:
+        return message.content
+    parts: list[str] = []
+    if message.reasoning:
+        parts.append(f"<think>\n{message.reasoning}\n</think>")
+    if message.content:
+        parts.append(message.content)
+    for call in message.tool_calls:
+        body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+        parts.append(f"<tool_call>\n{body}\n</tool_call>")
+    return "\n\n".join(parts)
+
+
+def render_tool_response(name: str, content: str) -> str:
+    """One `<tool_response name="…">…</tool_response>` block."""
+    return f'<tool_response name="{name}">{content}</tool_response>'
+
+
+def parse_tool_responses(text: str) -> list[tuple[str, str]]:
+    """The (tool name, content) pairs of the `<tool_response>` blocks in a user message."""
+    return _TOOL_RESPONSE.findall(text)
+
+
+def split_reasoning(text: str) -> tuple[str | None, str]:
+    """Take a leading `<think>` block out of `text`: (reasoning or None, the rest, stripped)."""
+    reasoning, rest, error = _take_think(text)
+    return (None, text) if error else (reasoning, rest.strip())
+
+
+def render_tools_json(tools: Sequence[dict[str, Any]]) -> str:
+    """The tool list as compact JSON, as seed 000 puts it in the system message."""
+    return json.dumps(list(tools), ensure_ascii=False, separators=(",", ":"))
+
+
+def text_system_prompt(system_prompt: str, tools: Sequence[dict[str, Any]], *, instructions: bool = True) -> str:
+    """A system prompt for text-format models: the prompt, the tool list and how to call tools."""
+    if not tools:
+        return system_prompt
+    parts = [system_prompt] if system_prompt else []
+    if instructions:
+        parts.append("You can call these tools:")
+    parts.append(render_tools_json(tools))
+    if instructions:
+        parts.append(
+            f"{_CALL_HINT} Tool results come back as <tool_response name=\"…\">…</tool_response>. "
+            "When you are done, answer without a tool call."
+        )
+    return "\n\n".join(parts)
+
+
+def to_text_conversation(
+    messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, instructions: bool = True
+) -> list[dict[str, str]]:
+    """Render a canonical conversation as plain role/content dicts in the text format.
+
+    Tool messages become `<tool_response>` blocks in one user message per run of tool results;
+    the tool list goes into the system message (added if the conversation has none).
+    """
+    out: list[dict[str, str]] = []
+    if not messages or messages[0].role != "system":
+        if tools:
+            out.append({"role": "system", "content": text_system_prompt("", tools, instructions=instructions)})
+    for message in messages:
+        if message.role == "system":
+            out.append({"role": "system", "content": text_system_prompt(message.content, tools, instructions=instructions)})
+        elif message.role == "assistant":
+            out.append({"role": "assistant", "content": render_assistant_text(message)})
+        elif message.role == "tool":
+            block = render_tool_response(message.name or "", message.content)
+            if out and out[-1]["role"] == "user" and out[-1]["content"].endswith("</tool_response>"):
+                out[-1]["content"] += "\n" + block
+            else:
+                out.append({"role": "user", "content": block})
+        else:
+            out.append({"role": "user", "content": message.content})
+    return out
+
+
+def to_openai_conversation(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Render a canonical conversation as OpenAI chat-completions messages (native tool calls)."""
+    return [message.to_openai() for message in messages]
+
+
+def _take_think(text: str) -> tuple[str | None, str, str | None]:
+    """(reasoning, text without the think block, error)."""
+    match = _THINK.search(text)
+    if match is None:
+        if re.search(r"<think(?:\s[^>]*)?>", text):
+            return None, text, "Your <think> block is not closed; end your reasoning with </think>."
+        return None, text, None
+    reasoning = match.group(1).strip("\n")
+    rest = text[: match.start()] + text[match.end() :]
+    if _THINK.search(rest):
+        return None, text, "Write at most one <think>…</think> block per turn."
+    return reasoning, rest, None
+
+
+def _take_tool_calls(text: str, id_prefix: str) -> tuple[list[ToolCall], str, str | None]:
+    """(calls, text without the call blocks, error)."""
+    calls: list[ToolCall] = []
+    for index, match in enumerate(_TOOL_CALL.finditer(text)):
+        body = match.group(1).strip()
+        try:
+            payload = json.loads(body)
+        except json.JSONDecodeError as exc:
+            return [], text, f"Your tool call is not valid JSON ({exc.msg} at character {exc.pos}). {_CALL_HINT}"
+        if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+            return [], text, f'Your tool call needs a "name" string. {_CALL_HINT}'
+        arguments = payload.get("arguments", {})
+        if isinstance(arguments, str):  # some models double-encode the arguments
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                pass
+        if not isinstance(arguments, dict):
+            return [], text, f'The "arguments" of your tool call must be a JSON object. {_CALL_HINT}'
+        calls.append(ToolCall(name=payload["name"], arguments=arguments, id=f"{id_prefix}{index}"))
+    rest = _TOOL_CALL.sub("", text)
+    if "<tool_call>" in rest:
+        return [], text, f"Your <tool_call> tag is not closed. {_CALL_HINT}"
+    if "</tool_call>" in rest:
+        return [], text, f"Found </tool_call> without a matching <tool_call>. {_CALL_HINT}"
+    return calls, rest, None

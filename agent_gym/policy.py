@@ -1,0 +1,228 @@
+"""Policies: what produces the assistant's next message.
+
+* `Policy` — the protocol: `async act(messages, tools, seed=None) -> PolicyOutput`.
+* `OpenAIPolicy` — any OpenAI-compatible server (OpenAI, DeepSeek, vLLM, the embedded local model).
+* `ScriptedPolicy` — fixed replies or a function, for tests, tutorials and experts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import openai
+
+from .errors import ConfigError, PolicyError
+from .formats import TOOL_FORMATS, ToolFormat, parse_assistant_text, split_reasoning, to_text_conversation
+from .types import Message, ToolCall, Usage
+
+
+@dataclass(frozen=True)
+class PolicyOutput:
+    """The assistant's message and what producing it cost."""
+
+    message: Message
+    """The assistant message (tool calls parsed, reasoning split out)."""
+    usage: Usage = Usage()
+    """Tokens used by this call."""
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that answers a conversation with an assistant message."""
+
+    name: str
+    """Short name stored on trajectories (e.g. `openai`, `scripted`)."""
+    model: str | None
+    """Model behind the policy, if any."""
+    sampling: Mapping[str, Any]
+    """Sampling settings; part of the resume key."""
+
+    async def act(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
+    ) -> PolicyOutput:
+        """Produce the next assistant message for `messages`, offering `tools` (OpenAI schemas)."""
+        ...
+
+
+ScriptReply = str | Message
+Script = Sequence[ScriptReply] | Callable[[Sequence[Message], Sequence[dict[str, Any]]], ScriptReply]
+
+
+class ScriptedPolicy:
+    """Replies from a script: a list (the i-th assistant turn gets item i) or a function.
+
+    Text replies are parsed like a text-format model's output, so
+    `'<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>'` is a tool call.
+    Stateless, so one instance serves many concurrent episodes.
+    """
+
+    def __init__(self, script: Script, *, name: str = "scripted") -> None:
+        if isinstance(script, (str, bytes)) or not (callable(script) or isinstance(script, Sequence)):
+            raise ConfigError("ScriptedPolicy takes a list of replies or a function (messages, tools) -> reply.")
+        self.script = script
+        self.name = name
+        self.model: str | None = None
+        self.sampling: Mapping[str, Any] = {}
+
+    async def act(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
+    ) -> PolicyOutput:
+        if callable(self.script):
+            reply = self.script(messages, tools)
+        else:
+            turn = sum(m.role == "assistant" for m in messages)
+            if turn >= len(self.script):
+                raise PolicyError(
+                    f"The script has {len(self.script)} replies but turn {turn + 1} was asked for; "
+                    "add replies or let the environment end the episode sooner."
+                )
+            reply = self.script[turn]
+        if isinstance(reply, Message):
+            return PolicyOutput(reply, Usage(calls=1))
+        names = [t["function"]["name"] for t in tools]
+        return PolicyOutput(parse_assistant_text(reply, tool_names=names, allow_parallel=True), Usage(calls=1))
+
+
+class OpenAIPolicy:
+    """A model behind any OpenAI-compatible chat-completions server.
+
+    Retries 408/409/429/5xx, connection errors and timeouts with exponential backoff, honouring
+    `Retry-After` (the `openai` client's own retry loop, `max_retries` times); malformed response
+    bodies are retried the same number of times here. A server's separate reasoning
+    (`reasoning_content`) becomes the message's `reasoning`, and `<tool_call>` text is parsed when a
+    server returns raw text instead of native tool calls.
+
+    Args:
+        model: Model name sent with each request.
+        base_url: Server URL ending in `/v1`; None means OpenAI's.
+        api_key: Key; defaults to `$OPENAI_API_KEY`, or a placeholder for local servers.
+        tool_format: `native` sends `tools` and reads `tool_calls`; `text` puts the tool list in the
+            system prompt and tool results in user messages (`<tool_response>` blocks).
+        accepted_params: Request fields the server accepts; other sampling settings are dropped.
+            None sends everything.
+        max_retries: Retries per model call.
+        timeout: Seconds per HTTP request.
+        parallel_tool_calls: Accept several `<tool_call>` blocks in one text reply.
+        **sampling: Sent with every request (temperature, top_p, max_tokens, seed, extra_body …).
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        tool_format: ToolFormat = "native",
+        accepted_params: Collection[str] | None = None,
+        max_retries: int = 5,
+        timeout: float = 120.0,
+        parallel_tool_calls: bool = False,
+        **sampling: Any,
+    ) -> None:
+        if tool_format not in TOOL_FORMATS:
+            raise ConfigError(f"tool_format must be one of {TOOL_FORMATS}, got {tool_format!r}.")
+        if max_retries < 0 or timeout <= 0:
+            raise ConfigError("max_retries must be >= 0 and timeout > 0.")
+        api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        if api_key is None:
+            if base_url is None:
+                raise ConfigError("No API key: set OPENAI_API_KEY or pass api_key=..., or pass base_url= for a local server.")
+            api_key = "EMPTY"
+        self.model = model
+        self.base_url = base_url
+        self.tool_format = tool_format
+        self.accepted_params = None if accepted_params is None else frozenset(accepted_params)
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.parallel_tool_calls = parallel_tool_calls
+        self.sampling: dict[str, Any] = dict(sampling)
+        self._api_key = api_key
+        self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
+
+    def __repr__(self) -> str:
+        return f"OpenAIPolicy(model={self.model!r}, base_url={self.base_url!r}, tool_format={self.tool_format!r})"
+
+    def client(self) -> openai.AsyncOpenAI:
+        """The async client of the running event loop (httpx clients cannot cross loops)."""
+        loop = asyncio.get_running_loop()
+        for old in [old for old in self._clients if old.is_closed()]:
+            del self._clients[old]
+        if loop not in self._clients:
+            self._clients[loop] = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self._api_key, max_retries=self.max_retries, timeout=self.timeout
+            )
+        return self._clients[loop]
+
+    def request(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], seed: int | None = None
+    ) -> dict[str, Any]:
+        """The chat-completions request body for this conversation."""
+        body: dict[str, Any] = {"model": self.model, **self.sampling}
+        if self.tool_format == "text":
+            body["messages"] = to_text_conversation(messages, tools)
+        else:
+            body["messages"] = [m.to_openai() for m in messages]
+            if tools:
+                body["tools"] = list(tools)
+        if seed is not None and "seed" not in self.sampling:
+            body["seed"] = seed
+        if self.accepted_params is not None:
+            body = {k: v for k, v in body.items() if k in self.accepted_params or k in ("model", "messages")}
+        return body
+
+    async def act(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
+    ) -> PolicyOutput:
+        body = self.request(messages, tools, seed)
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await self.client().chat.completions.create(**body)
+                choice = response.choices[0]
+                break
+            except (openai.APIResponseValidationError, json.JSONDecodeError, IndexError, TypeError, AttributeError) as exc:
+                if attempt == self.max_retries:
+                    raise PolicyError(f"{self.base_url} kept returning malformed responses ({exc!r}).") from exc
+                await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+            except openai.APIError as exc:
+                raise PolicyError(f"Model call to {self.base_url or 'OpenAI'} failed after retries: {exc}") from exc
+        usage = Usage(
+            prompt_tokens=getattr(response.usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(response.usage, "completion_tokens", 0) or 0,
+            calls=1,
+        )
+        return PolicyOutput(self.parse(choice.message, [t["function"]["name"] for t in tools]), usage)
+
+    def parse(self, message: Any, tool_names: Sequence[str]) -> Message:
+        """Turn an OpenAI response message into a canonical assistant `Message`."""
+        extra = getattr(message, "model_extra", None) or {}
+        reasoning = extra.get("reasoning_content") or extra.get("reasoning") or None
+        content = message.content or ""
+        native = message.tool_calls or []
+        if native and self.tool_format == "native":
+            calls = []
+            for call in native:
+                try:
+                    arguments = json.loads(call.function.arguments or "{}")
+                except json.JSONDecodeError as exc:
+                    error = f"The arguments of your call to {call.function.name} are not valid JSON ({exc.msg})."
+                    return Message(role="assistant", content=content, reasoning=reasoning, error=error)
+                calls.append(ToolCall(name=call.function.name, arguments=arguments, id=call.id))
+            think, rest = split_reasoning(content)
+            return Message(role="assistant", content=rest, reasoning=reasoning or think, tool_calls=tuple(calls))
+        parsed = parse_assistant_text(content, tool_names=tool_names, allow_parallel=self.parallel_tool_calls)
+        if reasoning and not parsed.reasoning and parsed.error is None:
+            parsed = parsed.model_copy(update={"reasoning": reasoning})
+        return parsed
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients."""
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

@@ -1,0 +1,214 @@
+"""TrajectoryStore: an append-only JSONL file of trajectories, the contract between stages.
+
+Each finished trajectory is one line, written whole by a single `write` on an `O_APPEND`
+descriptor under an exclusive `flock`, so concurrent writers never interleave. A torn last line
+(a crash mid-write) is skipped with a warning and its episode simply runs again on resume.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from .errors import StoreError
+from .types import SCHEMA_VERSION, Trajectory
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class TrajectoryStore:
+    """Append-only JSONL store of `Trajectory` records.
+
+    Reading is incremental: only bytes appended since the last read are parsed, so a viewer can
+    poll a store that a run is writing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory; give a file path such as {self.path / 'trajectories.jsonl'}.")
+        self._records: list[Trajectory] = []
+        self._offset = 0
+
+    def __repr__(self) -> str:
+        return f"TrajectoryStore({str(self.path)!r})"
+
+    def append(self, trajectory: Trajectory) -> None:
+        """Write one trajectory as one flushed line."""
+        if not isinstance(trajectory, Trajectory):
+            raise StoreError(f"TrajectoryStore.append takes a Trajectory, got {type(trajectory).__name__}.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = (trajectory.to_json() + "\n").encode()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # other writers wait: the torn-line check sees whole lines
+            if _ends_without_newline(fd):  # a torn line from a crash: start a fresh line
+                data = b"\n" + data
+            os.write(fd, data)
+        finally:
+            os.close(fd)  # also releases the lock
+
+    def extend(self, trajectories: list[Trajectory]) -> None:
+        """Append several trajectories."""
+        for trajectory in trajectories:
+            self.append(trajectory)
+
+    def read(self) -> list[Trajectory]:
+        """Every record in file order (retries of a job included)."""
+        self._refresh()
+        return list(self._records)
+
+    def __iter__(self) -> Iterator[Trajectory]:
+        return iter(self.read())
+
+    def __len__(self) -> int:
+        return len(self.read())
+
+    def latest_by_key(self) -> dict[str, Trajectory]:
+        """The last record of each job (resume key; the id for records without one)."""
+        return {t.job_key or t.id: t for t in self.read()}
+
+    def latest(self) -> list[Trajectory]:
+        """One record per job, the newest, in the order jobs first appeared."""
+        return list(self.latest_by_key().values())
+
+    def get(self, trajectory_id: str) -> Trajectory:
+        """The record with this id."""
+        for trajectory in self.read():
+            if trajectory.id == trajectory_id:
+                return trajectory
+        raise KeyError(f"No trajectory with id {trajectory_id!r} in {self.path}.")
+
+    def filter(
+        self,
+        *,
+        env: str | None = None,
+        task_id: str | None = None,
+        model: str | None = None,
+        success: bool | None = None,
+        failed: bool | None = None,
+        min_reward: float | None = None,
+        where: Callable[[Trajectory], bool] | None = None,
+    ) -> list[Trajectory]:
+        """The latest record of each job matching every given condition (`failed`: has an error)."""
+        out = []
+        for t in self.latest():
+            if env is not None and t.env != env:
+                continue
+            if task_id is not None and t.task_id != task_id:
+                continue
+            if model is not None and t.model != model:
+                continue
+            if success is not None and t.success is not success:
+                continue
+            if failed is not None and (t.error is not None) != failed:
+                continue
+            if min_reward is not None and t.reward < min_reward:
+                continue
+            if where is not None and not where(t):
+                continue
+            out.append(t)
+        return out
+
+    def to_pandas(self, latest: bool = True) -> pd.DataFrame:
+        """A summary frame, one row per trajectory (`reward/<name>` columns hold components)."""
+        import pandas as pd
+
+        rows = [summary_row(t) for t in (self.latest() if latest else self.read())]
+        return pd.DataFrame(rows, columns=None if rows else list(summary_row_columns()))
+
+    def _refresh(self) -> None:
+        if not self.path.exists():
+            self._records, self._offset = [], 0
+            return
+        size = self.path.stat().st_size
+        if size < self._offset:  # replaced or truncated: read from the start
+            self._records, self._offset = [], 0
+        if size == self._offset:
+            return
+        with self.path.open("rb") as f:
+            f.seek(self._offset)
+            chunk = f.read(size - self._offset)
+        complete = chunk.rfind(b"\n") + 1  # keep a line still being written for the next read
+        lines = chunk[:complete].splitlines()
+        for line in lines:
+            if line.strip():
+                record = self._parse(line)
+                if record is not None:
+                    self._records.append(record)
+        self._offset += complete
+
+    def _parse(self, line: bytes) -> Trajectory | None:
+        try:
+            record = Trajectory.from_json(line)
+        except ValidationError as exc:
+            if b'"schema_version"' in line and _newer_schema(line):
+                raise StoreError(
+                    f"{self.path} was written by a newer agent_gym (schema > {SCHEMA_VERSION}); upgrade agent_gym."
+                ) from exc
+            warnings.warn(f"{self.path}: skipped an unreadable line (a crash mid-write?): {exc.errors()[0]['msg']}", stacklevel=3)
+            return None
+        return record
+
+
+def summary_row_columns() -> tuple[str, ...]:
+    """Columns of `TrajectoryStore.to_pandas` (besides reward components)."""
+    return (
+        "id", "env", "task_id", "sample_index", "policy", "model", "reward", "success", "turns", "tool_calls",
+        "prompt_tokens", "completion_tokens", "total_tokens", "seconds", "error", "error_message",
+        "terminated", "truncated", "started_at",
+    )
+
+
+def summary_row(t: Trajectory) -> dict[str, Any]:
+    """One trajectory as a flat dict of its headline numbers."""
+    row: dict[str, Any] = {
+        "id": t.id, "env": t.env, "task_id": t.task_id, "sample_index": t.sample_index, "policy": t.policy,
+        "model": t.model, "reward": t.reward, "success": t.success, "turns": t.num_turns,
+        "tool_calls": int(t.metrics.get("tool_calls", 0)), "prompt_tokens": t.usage.prompt_tokens,
+        "completion_tokens": t.usage.completion_tokens, "total_tokens": t.usage.total_tokens,
+        "seconds": t.seconds, "error": t.error.kind if t.error else None,
+        "error_message": t.error.message if t.error else None, "terminated": t.terminated,
+        "truncated": t.truncated, "started_at": t.started_at,
+    }
+    row.update({f"reward/{name}": value for name, value in t.reward_components.items()})
+    return row
+
+
+def _ends_without_newline(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _newer_schema(line: bytes) -> bool:
+    try:
+        return int(json.loads(line).get("schema_version", 0)) > SCHEMA_VERSION
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def summarize(trajectories: list[Trajectory]) -> dict[str, float]:
+    """Headline numbers of a run: episodes, success rate, mean reward, turns, tokens, errors."""
+    count = len(trajectories)
+    judged = [t.success for t in trajectories if t.success is not None]
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    return {
+        "episodes": count,
+        "success_rate": mean([float(s) for s in judged]),
+        "mean_reward": mean([t.reward for t in trajectories]),
+        "mean_turns": mean([float(t.num_turns) for t in trajectories]),
+        "total_tokens": float(sum(t.usage.total_tokens for t in trajectories)),
+        "errors": float(sum(t.error is not None for t in trajectories)),
+        "mean_seconds": mean([t.seconds for t in trajectories]),
+    }

@@ -1,0 +1,82 @@
+import multiprocessing
+import os
+
+import pytest
+
+from agent_gym import StoreError, Trajectory, TrajectoryStore
+from agent_gym.store import summarize
+
+
+def traj(i: int, **kw) -> Trajectory:
+    return Trajectory(id=f"t{i}", task_id=str(i % 3), env="e", policy="p", job_key=f"k{i}", reward=float(i), success=i % 2 == 0, **kw)
+
+
+def test_append_read_filter_and_pandas(tmp_path):
+    store = TrajectoryStore(tmp_path / "sub" / "s.jsonl")
+    assert store.read() == [] and len(store.to_pandas()) == 0
+    store.extend([traj(i, reward_components={"c": 1.0}) for i in range(6)])
+    assert [t.id for t in store] == [f"t{i}" for i in range(6)]
+    assert [t.id for t in store.filter(task_id="0")] == ["t0", "t3"]
+    assert [t.id for t in store.filter(success=True, min_reward=2)] == ["t2", "t4"]
+    assert [t.id for t in store.filter(where=lambda t: t.reward > 4)] == ["t5"]
+    frame = store.to_pandas()
+    assert list(frame["reward"]) == [0, 1, 2, 3, 4, 5] and "reward/c" in frame and frame["error"].isna().all()
+    assert store.get("t3").reward == 3.0
+    with pytest.raises(KeyError):
+        store.get("nope")
+
+
+def test_reads_are_incremental_and_see_other_writers(tmp_path):
+    path = tmp_path / "s.jsonl"
+    reader, writer = TrajectoryStore(path), TrajectoryStore(path)
+    writer.append(traj(0))
+    assert len(reader) == 1
+    writer.append(traj(1))
+    assert [t.id for t in reader.read()] == ["t0", "t1"]
+    path.write_text("")  # replaced: read from scratch
+    assert reader.read() == []
+
+
+def test_torn_line_is_skipped_and_next_append_starts_a_new_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    store = TrajectoryStore(path)
+    store.append(traj(0))
+    with open(path, "a") as f:
+        f.write(traj(1).to_json()[:40])  # a crash mid-write
+    assert [t.id for t in TrajectoryStore(path).read()] == ["t0"]
+    store.append(traj(2))
+    with pytest.warns(UserWarning, match="unreadable line"):
+        ids = [t.id for t in TrajectoryStore(path).read()]
+    assert ids == ["t0", "t2"]
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text(traj(0).to_json().replace('"schema_version":1', '"schema_version":99,"new_field":1') + "\n")
+    with pytest.raises(StoreError, match="newer agent_gym"):
+        TrajectoryStore(path).read()
+    with pytest.raises(StoreError, match="directory"):
+        TrajectoryStore(tmp_path)
+
+
+def _write_many(path: str, start: int) -> None:
+    store = TrajectoryStore(path)
+    for i in range(start, start + 200):
+        store.append(traj(i, metadata={"pad": "x" * 3000}))
+
+
+def test_concurrent_processes_never_interleave_lines(tmp_path):
+    path = str(tmp_path / "s.jsonl")
+    procs = [multiprocessing.get_context("fork").Process(target=_write_many, args=(path, k * 1000)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    records = TrajectoryStore(path).read()
+    assert len(records) == 800 and len({r.id for r in records}) == 800
+    assert os.path.getsize(path) == sum(len(r.to_json()) + 1 for r in records)
+
+
+def test_summarize():
+    s = summarize([traj(0), traj(1, error=None)])
+    assert s["episodes"] == 2 and s["success_rate"] == 0.5 and s["mean_reward"] == 0.5
