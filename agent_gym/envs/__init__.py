@@ -36,7 +36,10 @@ def resolve(spec: str) -> Any:
 def make_env(spec: str, **kwargs: Any) -> Environment:
     """Build an environment from a built-in name or `module:Class` (or a factory function)."""
     factory = resolve(spec)
-    env = factory(**kwargs)
+    try:
+        env = factory(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"Could not build environment {spec!r}: {exc}") from exc
     if not isinstance(env, Environment):
         raise ConfigError(f"{spec!r} made a {type(env).__name__}, not an agent_gym Environment.")
     return env
