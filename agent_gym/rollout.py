@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -169,12 +169,14 @@ async def run_rollouts(
     seed: int | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    on_result: Callable[[Trajectory], None] | None = None,
 ) -> list[Trajectory]:
     """Run `n` episodes of every task, at most `max_concurrency` at once; return them in task order.
 
     Each episode gets its own `env.clone()`. With a `store`, each finished trajectory is appended
     as soon as it ends, and episodes already in the store (same resume key) are not run again —
     failed ones neither, unless `retry_failed`. A failed episode is recorded and the rest go on.
+    `on_result` is called with each newly finished trajectory (after it is stored).
     """
     if n < 1 or max_concurrency < 1:
         raise ConfigError(f"n and max_concurrency must be at least 1 (got n={n}, max_concurrency={max_concurrency}).")
@@ -217,6 +219,8 @@ async def run_rollouts(
             )
         if store is not None:
             store.append(trajectory)
+        if on_result is not None:
+            on_result(trajectory)
         results[index] = trajectory
         errors += trajectory.error is not None
         bar.update(1)
@@ -282,11 +286,12 @@ def run_rollouts_sync(
     seed: int | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    on_result: Callable[[Trajectory], None] | None = None,
 ) -> list[Trajectory]:
     """`run_rollouts` for scripts and notebook cells (works inside Jupyter's running loop)."""
     return run_sync(
         run_rollouts(
             env, policy, tasks, n=n, max_concurrency=max_concurrency, store=store, max_turns=max_turns,
-            timeout=timeout, seed=seed, retry_failed=retry_failed, progress=progress,
+            timeout=timeout, seed=seed, retry_failed=retry_failed, progress=progress, on_result=on_result,
         )
     )

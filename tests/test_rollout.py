@@ -159,3 +159,10 @@ def test_same_seed_same_keys_and_bad_settings_are_rejected():
         run_rollouts_sync(ENV, SCRIPT, [TASKS[0], TASKS[0]])
     with pytest.raises(ConfigError, match="Policy protocol"):
         run_rollouts_sync(ENV, object(), TASKS)  # type: ignore[arg-type]
+
+
+async def test_on_result_sees_each_new_trajectory_once(tmp_path):
+    seen = []
+    await run_rollouts(ENV, SCRIPT, TASKS, n=2, store=tmp_path / "s.jsonl", progress=False, on_result=seen.append)
+    await run_rollouts(ENV, SCRIPT, TASKS, n=2, store=tmp_path / "s.jsonl", progress=False, on_result=seen.append)
+    assert len(seen) == 8 and len({t.job_key for t in seen}) == 8
