@@ -56,13 +56,17 @@ def parse_assistant_text(
     return Message(role="assistant", content=rest.strip(), reasoning=reasoning, tool_calls=tuple(calls))
 
 
-def render_assistant_text(message: Message) -> str:
-    """Render an assistant message as text with `<think>` and `<tool_call>` blocks."""
+def render_assistant_text(message: Message, *, think_type: str | None = None) -> str:
+    """Render an assistant message as text with `<think>` and `<tool_call>` blocks.
+
+    `think_type` writes `<think type="…">` (seed 000 marks reasoning as `quick` or deeper).
+    """
     if message.error is not None:
         return message.content
     parts: list[str] = []
     if message.reasoning:
-        parts.append(f"<think>\n{message.reasoning}\n</think>")
+        opening = "<think>" if think_type is None else f'<think type="{think_type}">'
+        parts.append(f"{opening}\n{message.reasoning}\n</think>")
     if message.content:
         parts.append(message.content)
     for call in message.tool_calls:
@@ -109,7 +113,11 @@ def text_system_prompt(system_prompt: str, tools: Sequence[dict[str, Any]], *, i
 
 
 def to_text_conversation(
-    messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, instructions: bool = True
+    messages: Sequence[Message],
+    tools: Sequence[dict[str, Any]],
+    *,
+    instructions: bool = True,
+    think_type: str | None = None,
 ) -> list[dict[str, str]]:
     """Render a canonical conversation as plain role/content dicts in the text format.
 
@@ -124,7 +132,7 @@ def to_text_conversation(
         if message.role == "system":
             out.append({"role": "system", "content": text_system_prompt(message.content, tools, instructions=instructions)})
         elif message.role == "assistant":
-            out.append({"role": "assistant", "content": render_assistant_text(message)})
+            out.append({"role": "assistant", "content": render_assistant_text(message, think_type=think_type)})
         elif message.role == "tool":
             block = render_tool_response(message.name or "", message.content)
             if out and out[-1]["role"] == "user" and out[-1]["content"].endswith("</tool_response>"):
