@@ -56,8 +56,33 @@ from .types import (
 
 __version__ = "0.1.0"
 
+_LAZY = {  # heavy optional imports (anywidget, ipywidgets) load on first use
+    "TrajectoryViewer": "agent_gym.widgets",
+    "RunTable": "agent_gym.widgets",
+    "RunBrowser": "agent_gym.widgets",
+    "CompareView": "agent_gym.widgets",
+    "GroupInspector": "agent_gym.widgets",
+    "run_report": "agent_gym.widgets",
+    "synthesize": "agent_gym.synth",
+}
+
+
+def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attributes (PEP 562)
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'agent_gym' has no attribute {name!r}")
+
 __all__ = [
     "SCHEMA_VERSION",
+    "CompareView",
+    "GroupInspector",
+    "RunBrowser",
+    "RunTable",
+    "TrajectoryViewer",
+    "run_report",
+    "synthesize",
     "AgentGymError",
     "ConfigError",
     "EnvError",

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs")
 
     sub.add_parser("serve", help="Serve the embedded local model on loopback until Ctrl-C.")
+    sub.add_parser("report", help="Write a static, offline HTML report of trajectory stores (see `agent-gym report -h`).",
+                   add_help=False)
     return parser
 
 
@@ -93,9 +95,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .notebook_run import parse_parameter_value, run_notebook
+    from .notebook_run import parse_value, run_notebook
 
-    parameters = {name: parse_parameter_value(value) for name, value in args.parameter}
+    parameters = {name: parse_value(value) for name, value in args.parameter}
     run_dir = run_notebook(args.notebook, parameters, out_root=args.out)
     print(run_dir)
     return 0
@@ -108,6 +110,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:  # its own parser: python -m agent_gym.widgets.report
+        from .widgets.report import main as report_main
+
+        return report_main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     command = {"eval": cmd_eval, "run": cmd_run, "serve": cmd_serve}[args.command]
     try:

@@ -130,7 +130,9 @@ class ToolEnv(Environment):
             else:
                 outcome = await chosen.run(call.arguments)
             errors += outcome.is_error
-            replies.append(Message(role="tool", content=outcome.content, name=call.name, tool_call_id=call.id))
+            replies.append(
+                Message(role="tool", content=outcome.content, name=call.name, tool_call_id=call.id, is_error=outcome.is_error)
+            )
         return StepResult(observation=tuple(replies), info={"tool_calls": len(replies), "tool_errors": errors})
 
     async def finish(self) -> StepResult:
@@ -173,6 +175,12 @@ class Wrapper(Environment):
 
     def default_tasks(self) -> list[Task]:
         return self.env.default_tasks()
+
+    def clone(self) -> Environment:
+        """A copy of the wrapper around a clone of the wrapped environment (its own `clone` rules)."""
+        twin = copy.copy(self)
+        twin.env = self.env.clone()
+        return twin
 
 
 class TimeLimit(Wrapper):

@@ -76,6 +76,8 @@ class Message(Record):
     """For tool messages: the tool's name. For user messages: an optional speaker tag."""
     error: str | None = None
     """For assistant messages whose text could not be parsed: the model-visible parse error."""
+    is_error: bool = False
+    """For tool messages: the call failed (bad arguments, an exception, an unknown tool)."""
 
     def to_openai(self) -> dict[str, Any]:
         """As an OpenAI chat-completions message dict (reasoning dropped)."""

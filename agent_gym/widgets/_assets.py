@@ -1,0 +1,38 @@
+"""Where the front-end files are: `widgets/` of the checkout, or `static/` inside an installed package."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+ESM_NAME = "agent_gym.js"
+CSS_NAME = "agent_gym.css"
+
+
+@cache
+def assets_dir() -> Path:
+    """The folder holding `agent_gym.js` and `agent_gym.css`."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "static", here.parent.parent / "widgets"):
+        if (candidate / ESM_NAME).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"agent_gym's widget front-end ({ESM_NAME}) is missing: looked in {here / 'static'} and "
+        f"{here.parent.parent / 'widgets'}. Reinstall agent_gym from a checkout."
+    )
+
+
+def esm_path() -> Path:
+    return assets_dir() / ESM_NAME
+
+
+def css_path() -> Path:
+    return assets_dir() / CSS_NAME
+
+
+def esm_text() -> str:
+    return esm_path().read_text(encoding="utf-8")
+
+
+def css_text() -> str:
+    return css_path().read_text(encoding="utf-8")
