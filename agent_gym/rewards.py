@@ -7,6 +7,7 @@ combines several by weight and keeps each raw value as a named component on the 
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -132,6 +133,7 @@ def math_match(task: Task, messages: Sequence[Message]) -> float:
     """1.0 when math-verify finds the final answer equivalent to `task.answer` (LaTeX, fractions …)."""
     from math_verify import parse, verify  # imported lazily: it loads sympy
 
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns on every call that timeouts are off
     text = final_answer(messages)
     gold = parse(f"${task.answer}$", parsing_timeout=None)
     guess = parse(text, parsing_timeout=None)

@@ -152,7 +152,7 @@ def _trajectory(
         started_at=started_at,
         seconds=seconds,
         error=error,
-        metadata={"task": task.metadata} if task.metadata else {},
+        metadata={"task": public} if (public := {k: v for k, v in task.metadata.items() if not k.startswith("_")}) else {},
     )
 
 

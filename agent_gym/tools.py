@@ -23,6 +23,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, get_type_hints
 
@@ -99,12 +100,25 @@ class Tool:
             if inspect.iscoroutinefunction(_unwrap(self.fn)):
                 value = await self.fn(**kwargs)
             elif self.blocking:
-                value = await asyncio.to_thread(self.fn, **kwargs)
+                call = functools.partial(self.fn, **kwargs)
+                value = await asyncio.get_running_loop().run_in_executor(_tool_executor(), call)
             else:
                 value = self.fn(**kwargs)
         except Exception as exc:  # noqa: BLE001 - the model must see any tool failure
             return ToolResult(f"Error: {type(exc).__name__}: {exc}", True)
         return ToolResult(format_tool_output(value))
+
+
+TOOL_THREADS = 64
+"""Worker threads for blocking tools, shared by all episodes (asyncio's default pool has only cores + 4)."""
+_executor: ThreadPoolExecutor | None = None
+
+
+def _tool_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=TOOL_THREADS, thread_name_prefix="agent-gym-tool")
+    return _executor
 
 
 def tool(

@@ -10,6 +10,9 @@ from ..errors import ConfigError
 
 BUILTIN_ENVS: dict[str, str] = {
     "calculator": "agent_gym.envs.calculator:CalculatorEnv",
+    "shell": "agent_gym.envs.shell:ShellEnv",
+    "python_code": "agent_gym.envs.python_code:PythonCodeEnv",
+    "math_python": "agent_gym.envs.math_python:MathPythonEnv",
 }
 """Name -> `module:Class` of every built-in environment."""
 
