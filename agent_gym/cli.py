@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-tokens", type=int)
     ev.add_argument("-n", "--samples", type=int, default=1, help="Samples per task.")
     ev.add_argument("-c", "--concurrency", type=int, default=8)
-    ev.add_argument("--max-turns", type=int, default=30)
+    ev.add_argument("--max-turns", type=int, help="Turn limit per episode; default: the environment's own.")
     ev.add_argument("--seed", type=int)
     ev.add_argument("--out", default=None, help="Trajectory store (.jsonl); default runs/eval/<env>-<time>.jsonl.")
     ev.add_argument("--json", action="store_true", help="Print the summary as JSON.")

@@ -23,6 +23,8 @@ class Environment(ABC):
 
     name: str = "env"
     """Short name stored on trajectories and used by `agent-gym eval`."""
+    max_turns: int = 30
+    """Turn limit that rollouts use when the caller gives none."""
 
     @property
     def tools(self) -> Sequence[Tool]:
@@ -161,6 +163,10 @@ class Wrapper(Environment):
     def tools(self) -> Sequence[Tool]:
         return self.env.tools
 
+    @property
+    def max_turns(self) -> int:  # type: ignore[override]
+        return self.env.max_turns
+
     async def reset(self, task: Task) -> list[Message]:
         return await self.env.reset(task)
 
@@ -190,8 +196,12 @@ class TimeLimit(Wrapper):
         super().__init__(env)
         if max_turns < 1:
             raise ConfigError(f"max_turns must be at least 1, got {max_turns}.")
-        self.max_turns = max_turns
+        self.limit = max_turns
         self.turns = 0
+
+    @property
+    def max_turns(self) -> int:  # type: ignore[override]
+        return self.limit
 
     async def reset(self, task: Task) -> list[Message]:
         self.turns = 0
@@ -200,9 +210,9 @@ class TimeLimit(Wrapper):
     async def step(self, action: Message) -> StepResult:
         result = await self.env.step(action)
         self.turns += 1
-        if self.turns >= self.max_turns and not result.terminated:
+        if self.turns >= self.limit and not result.terminated:
             return result.model_copy(update={"truncated": True})
         return result
 
     def config(self) -> dict[str, Any]:
-        return {**self.env.config(), "max_turns": self.max_turns}
+        return {**self.env.config(), "max_turns": self.limit}

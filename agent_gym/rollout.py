@@ -54,7 +54,7 @@ async def rollout(
     *,
     sample_index: int = 0,
     seed: int | None = None,
-    max_turns: int | None = 30,
+    max_turns: int | None = None,
     timeout: float | None = None,
     trajectory_id: str | None = None,
     key: str = "",
@@ -62,11 +62,11 @@ async def rollout(
     """Run one episode of `task` on `env` (used as is: pass a fresh or cloned environment).
 
     Any exception from the environment or the policy ends the episode and is recorded on the
-    returned trajectory's `error`, with the conversation up to that point. `max_turns` wraps the
-    environment in `TimeLimit`; `timeout` bounds the episode's wall time in seconds.
+    returned trajectory's `error`, with the conversation up to that point. The episode is truncated
+    after `max_turns` turns (default: the environment's `max_turns`); `timeout` bounds its wall
+    time in seconds.
     """
-    if max_turns is not None:
-        env = TimeLimit(env, max_turns)
+    env = TimeLimit(env, max_turns or env.max_turns)
     messages: list[Message] = []
     steps: list[Step] = []
     error: ErrorInfo | None = None
@@ -124,11 +124,13 @@ def _trajectory(
         for name, value in step.components.items():
             components[name] = components.get(name, 0.0) + value
     assistant = [messages[s.action_index] for s in steps]
-    metrics = {
-        "tool_calls": float(sum(len(m.tool_calls) for m in assistant)),
-        "parse_errors": float(sum(m.error is not None for m in assistant)),
-        "tool_errors": float(sum(s.info.get("tool_errors", 0) for s in steps)),
-    }
+    metrics: dict[str, float] = {"tool_calls": 0.0, "parse_errors": 0.0, "tool_errors": 0.0}
+    for step in steps:  # numeric step counters (tool_errors, invalid actions …) add up
+        for name, value in step.info.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[name] = metrics.get(name, 0.0) + float(value)
+    metrics["tool_calls"] = float(sum(len(m.tool_calls) for m in assistant))
+    metrics["parse_errors"] = float(sum(m.error is not None for m in assistant))
     usage = sum((s.usage for s in steps), Usage())
     sampling = dict(policy.sampling) | ({"seed": seed} if seed is not None else {})
     return Trajectory(
@@ -164,7 +166,7 @@ async def run_rollouts(
     n: int = 1,
     max_concurrency: int = 8,
     store: TrajectoryStore | str | Path | None = None,
-    max_turns: int | None = 30,
+    max_turns: int | None = None,
     timeout: float | None = None,
     seed: int | None = None,
     retry_failed: bool = False,
@@ -281,7 +283,7 @@ def run_rollouts_sync(
     n: int = 1,
     max_concurrency: int = 8,
     store: TrajectoryStore | str | Path | None = None,
-    max_turns: int | None = 30,
+    max_turns: int | None = None,
     timeout: float | None = None,
     seed: int | None = None,
     retry_failed: bool = False,

@@ -123,7 +123,7 @@ def bench_babyai(quick: bool, repeats: int) -> list[dict[str, Any]]:
 
     env = BabyAIEnv()
     tasks = make_tasks(DEFAULT_LEVELS, range(2 if quick else 10))
-    expert = asyncio.run(expert_run(env, BabyAIExpert(), tasks, env.recommended_max_turns, 8))
+    expert = asyncio.run(expert_run(env, BabyAIExpert(), tasks, env.max_turns, 8))
     episodes = expert["episodes_commands"]
 
     def raw() -> tuple[float, int]:
@@ -147,7 +147,7 @@ def bench_textcraft(quick: bool, repeats: int) -> list[dict[str, Any]]:
 
     env = TextCraftEnv()
     tasks = make_tasks(seeds=range(5 if quick else 50))
-    expert = asyncio.run(expert_run(env, TextCraftExpert(), tasks, env.recommended_max_turns, 8))
+    expert = asyncio.run(expert_run(env, TextCraftExpert(), tasks, env.max_turns, 8))
     episodes = expert["episodes_commands"]
 
     def raw() -> tuple[float, int]:
@@ -178,7 +178,7 @@ def bench_textworld(quick: bool, repeats: int) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     paths = {t.id: ensure_game(t.metadata["level"], t.metadata["seed"], env.game_dir) for t in tasks}
     print(f"textworld: {len(paths)} games ready in {time.perf_counter() - t0:.1f}s (generated once, then cached)")
-    expert = asyncio.run(expert_run(env, TextWorldExpert(env.game_dir), tasks, env.recommended_max_turns, 2))
+    expert = asyncio.run(expert_run(env, TextWorldExpert(env.game_dir), tasks, env.max_turns, 2))
     extra = ["look", "inventory", "help"]
     episodes = [(task, [*extra[:2], *commands]) for task, commands in expert["episodes_commands"]]
     infos = textworld.EnvInfos(admissible_commands=True, max_score=True, won=True, lost=True, objective=True)
@@ -213,7 +213,7 @@ def bench_scienceworld(quick: bool, repeats: int) -> list[dict[str, Any]]:
 
     env = sw.ScienceWorldEnv()
     tasks = sw.make_tasks(sw.DEFAULT_TASKS, [0, 1])
-    expert = asyncio.run(expert_run(env, sw.ScienceWorldExpert(), tasks, env.recommended_max_turns, 2))
+    expert = asyncio.run(expert_run(env, sw.ScienceWorldExpert(), tasks, env.max_turns, 2))
     episodes = expert["episodes_commands"][:6]
 
     def raw() -> tuple[float, int]:

@@ -57,3 +57,9 @@ def test_make_env_rejects_non_environments():
         make_env("agent_gym.envs:Missing")
     with pytest.raises(ConfigError, match="Cannot import"):
         make_env("no_such_module_xyz:Env")
+
+
+@pytest.mark.parametrize("name", ["calculator", "shell", "python_code", "math_python", "babyai", "textcraft"])
+def test_every_builtin_env_is_addressable_by_name(name):
+    env = make_env(name)
+    assert env.name and env.default_tasks()

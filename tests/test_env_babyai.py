@@ -119,16 +119,16 @@ async def test_expert_solves_seeded_tasks_through_the_store_and_replays_identica
     env = BabyAIEnv()
     tasks = make_tasks(env.levels, range(3))
     store = tmp_path / "babyai.jsonl"
-    runs = await run_rollouts(env, BabyAIExpert(), tasks, store=store, max_turns=env.recommended_max_turns, progress=False)
+    runs = await run_rollouts(env, BabyAIExpert(), tasks, store=store, max_turns=env.max_turns, progress=False)
     assert len(runs) == len(tasks) == 24 and all(t.error is None for t in runs)
     assert sum(bool(t.success) for t in runs) / len(runs) >= 0.95
     won = runs[0]
     assert won.terminated and won.reward == pytest.approx(1 - 0.9 * won.num_turns / won.metadata["task"]["max_steps"])
     assert won.messages[-1].content.endswith("Mission complete!")
     assert len(TrajectoryStore(store).read()) == len(tasks)
-    again = await run_rollouts(env, BabyAIExpert(), tasks, store=store, max_turns=env.recommended_max_turns, progress=False)
+    again = await run_rollouts(env, BabyAIExpert(), tasks, store=store, max_turns=env.max_turns, progress=False)
     assert [t.id for t in again] == [t.id for t in runs]  # resumed from the store: nothing ran
-    fresh = await run_rollouts(env, BabyAIExpert(), tasks[:6], max_turns=env.recommended_max_turns, progress=False)
+    fresh = await run_rollouts(env, BabyAIExpert(), tasks[:6], max_turns=env.max_turns, progress=False)
     assert [t.messages for t in fresh] == [t.messages for t in runs[:6]]
 
 

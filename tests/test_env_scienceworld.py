@@ -63,7 +63,7 @@ async def test_expert_completes_tasks_through_the_store(tmp_path):
     env = ScienceWorldEnv()
     tasks = make_tasks(["find-non-living-thing", "lifespan-longest-lived", "power-component"], [0])
     store = tmp_path / "sciworld.jsonl"
-    runs = await run_rollouts(env, ScienceWorldExpert(), tasks, store=store, max_turns=env.recommended_max_turns,
+    runs = await run_rollouts(env, ScienceWorldExpert(), tasks, store=store, max_turns=env.max_turns,
                               max_concurrency=2, progress=False)
     assert all(t.error is None for t in runs), [t.error for t in runs if t.error]
     assert all(t.success and t.terminated for t in runs)

@@ -121,12 +121,12 @@ async def test_expert_solves_every_depth_through_the_store(tmp_path):
     env = TextCraftEnv()
     tasks = make_tasks(seeds=range(10))
     store = tmp_path / "textcraft.jsonl"
-    runs = await run_rollouts(env, TextCraftExpert(), tasks, store=store, max_turns=env.recommended_max_turns, progress=False)
+    runs = await run_rollouts(env, TextCraftExpert(), tasks, store=store, max_turns=env.max_turns, progress=False)
     assert len(runs) == 40 and all(t.error is None for t in runs)
     assert sum(bool(t.success) for t in runs) / len(runs) >= 0.95
     assert all(t.reward == 1.0 and t.terminated for t in runs if t.success)
     assert len(TrajectoryStore(store).read()) == 40
-    again = await run_rollouts(env, TextCraftExpert(), tasks, store=store, max_turns=env.recommended_max_turns, progress=False)
+    again = await run_rollouts(env, TextCraftExpert(), tasks, store=store, max_turns=env.max_turns, progress=False)
     assert [t.messages for t in again] == [t.messages for t in runs]
 
 

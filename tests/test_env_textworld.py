@@ -70,7 +70,7 @@ async def test_commands_help_and_invalid_commands():
 async def test_expert_wins_every_game_through_the_store(tmp_path):
     env = TextWorldEnv()
     store = tmp_path / "textworld.jsonl"
-    runs = await run_rollouts(env, TextWorldExpert(), TASKS, store=store, max_turns=env.recommended_max_turns,
+    runs = await run_rollouts(env, TextWorldExpert(), TASKS, store=store, max_turns=env.max_turns,
                               max_concurrency=2, progress=False)
     assert all(t.error is None for t in runs), [t.error for t in runs if t.error]
     assert sum(bool(t.success) for t in runs) / len(runs) >= 0.95

@@ -13,6 +13,10 @@ BUILTIN_ENVS: dict[str, str] = {
     "shell": "agent_gym.envs.shell:ShellEnv",
     "python_code": "agent_gym.envs.python_code:PythonCodeEnv",
     "math_python": "agent_gym.envs.math_python:MathPythonEnv",
+    "babyai": "agent_gym.envs.babyai:BabyAIEnv",
+    "textcraft": "agent_gym.envs.textcraft:TextCraftEnv",
+    "textworld": "agent_gym.envs.textworld_env:TextWorldEnv",
+    "scienceworld": "agent_gym.envs.scienceworld_env:ScienceWorldEnv",
 }
 """Name -> `module:Class` of every built-in environment."""
 

@@ -9,7 +9,7 @@ seed gives the same room, mission and observations. Reward is minigrid's: `1 - 0
 max_steps` when the mission is completed, else 0. `BabyAIExpert` wraps minigrid's `BabyAIBot`.
 
     env = BabyAIEnv()
-    trajectories = run_rollouts_sync(env, BabyAIExpert(), env.default_tasks(), max_turns=env.recommended_max_turns)
+    trajectories = run_rollouts_sync(env, BabyAIExpert(), env.default_tasks(), max_turns=env.max_turns)
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class BabyAIEnv(TextGameEnv):
 
     name = "babyai"
     system_prompt = SYSTEM_PROMPT
-    recommended_max_turns = 300
+    max_turns = 300
 
     def __init__(
         self,

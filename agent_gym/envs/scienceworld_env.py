@@ -135,7 +135,7 @@ class ScienceWorldEnv(TextGameEnv):
     name = "scienceworld"
     system_prompt = SYSTEM_PROMPT
     blocking = True
-    recommended_max_turns = 60
+    max_turns = 60
 
     def __init__(
         self,

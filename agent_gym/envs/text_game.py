@@ -82,7 +82,7 @@ class TextGameEnv(Environment):
     system_prompt = "You are playing a text game. Act with the act tool, one command per call."
     blocking = False
     """Run the game hooks in a worker thread (for games whose steps take milliseconds or more)."""
-    recommended_max_turns = 50
+    max_turns = 50
     """A turn limit under which the expert finishes every default task (pass it to `run_rollouts`)."""
 
     def __init__(self, *, show_actions: bool = False, text_commands: bool = False) -> None:

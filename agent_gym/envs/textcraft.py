@@ -133,7 +133,7 @@ class TextCraftEnv(TextGameEnv):
 
     name = "textcraft"
     system_prompt = SYSTEM_PROMPT
-    recommended_max_turns = 40
+    max_turns = 40
 
     def __init__(
         self,

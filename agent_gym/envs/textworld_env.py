@@ -186,7 +186,7 @@ class TextWorldEnv(TextGameEnv):
     name = "textworld"
     system_prompt = SYSTEM_PROMPT
     blocking = True
-    recommended_max_turns = 50
+    max_turns = 50
 
     def __init__(
         self,
