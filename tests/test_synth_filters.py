@@ -34,12 +34,13 @@ def test_best_of_n_keeps_the_best_per_task_in_input_order():
         best_of_n(0)
 
 
-def test_valid_format_needs_parsed_turns_and_a_final_answer():
-    good = traj(0)
+def test_valid_format_needs_parsed_turns_and_a_natural_end():
+    good = traj(0, terminated=True)
     unparsed = good.model_copy(update={"messages": (user("q"), Message(role="assistant", content="<tool_call>{", error="bad"), assistant("1"))})
-    no_answer = good.model_copy(update={"messages": good.messages[:3]})
+    ended_by_env = good.model_copy(update={"messages": good.messages[:3]})  # a game won by the last action
+    cut_short = good.model_copy(update={"terminated": False, "truncated": True})
     empty = good.model_copy(update={"messages": (user("q"), assistant("  "))})
-    assert names(valid_format()([good, unparsed, no_answer, empty], {})) == ["t0"]
+    assert names(valid_format()([good, unparsed, ended_by_env, cut_short, empty], {})) == ["t0", "t0"]
 
 
 def test_length_bounds():
@@ -58,9 +59,11 @@ def test_dedupe_exact_and_near():
 
 def test_no_leakage_checks_the_answer_against_the_prompt():
     tasks = {"a": Task(id="a", prompt="x", answer="1234"), "b": Task(id="b", prompt="x", answer="12")}
-    leaked = traj(0, "a", prompt="The answer is 1234, repeat it.")
-    fine = traj(1, "b", prompt="There are 123 apples")  # '12' only inside another number
-    assert names(no_leakage()([leaked, fine], tasks)) == ["t1"]
+    leaked = traj(0, "a", prompt="The answer is 1234, repeat it.", answer="1234")
+    fine = traj(1, "b", prompt="There are 123 apples", answer="12")  # '12' only inside another number
+    derived = traj(2, "a", prompt="What is 1000 + 234?", answer="1234")
+    game = traj(3, "a", prompt="Craft 1234").model_copy(update={"messages": traj(3).messages[:3]})  # ends on a tool result
+    assert names(no_leakage()([leaked, fine, derived, game], tasks)) == ["t1", "t2", "t3"]
 
 
 def test_custom_predicate_and_bad_filter_objects():

@@ -98,14 +98,15 @@ def successful() -> Filter:
 
 
 def valid_format() -> Filter:
-    """Every assistant turn parsed, every tool call answered, and the episode ends with an answer."""
+    """Every assistant turn parsed, and the episode ended naturally: with a final answer (no tool
+    call, some text), or by the environment after a tool call (games end on the winning action)."""
 
     def ok(t: Trajectory, task: Task | None) -> bool:
         assistant = [m for m in t.messages if m.role == "assistant"]
-        if not assistant or any(m.error for m in assistant):
+        if not assistant or any(m.error for m in assistant) or not t.terminated:
             return False
-        last = assistant[-1]
-        return not last.tool_calls and bool(last.content.strip()) and t.messages[-1] is last
+        last = t.messages[-1]
+        return last.role != "assistant" or (not last.tool_calls and bool(last.content.strip()))
 
     return keep_if("valid_format", ok)
 
@@ -167,13 +168,15 @@ def dedupe(near: bool = True) -> Filter:
 
 
 def no_leakage() -> Filter:
-    """Drop trajectories whose task answer appears word for word in the prompt the model was given."""
+    """Drop trajectories whose final answer merely copies the task's answer from the prompt: the
+    answer appears word for word both in the prompt and in the last assistant message."""
 
     def ok(t: Trajectory, task: Task | None) -> bool:
-        if task is None or task.answer is None or str(task.answer).strip() == "":
+        if task is None or task.answer is None or str(task.answer).strip() == "" or t.messages[-1].role != "assistant":
             return True
+        pattern = rf"(?<!\w){re.escape(str(task.answer).strip())}(?!\w)"
         prompt = " ".join(m.content for m in t.messages if m.role in ("system", "user"))
-        return re.search(rf"(?<!\w){re.escape(str(task.answer).strip())}(?!\w)", prompt) is None
+        return not (re.search(pattern, prompt) and re.search(pattern, t.messages[-1].content))
 
     return keep_if("no_leakage", ok)
 
