@@ -170,10 +170,12 @@ def bwrap_command(
     cmd += ["--ro-bind", str(common_etc), "/etc"]
     for name in ("passwd", "group", "hostname"):
         cmd += ["--ro-bind", str(etc_dir / name), f"/etc/{name}"]
+    # /tmp first: a Python installed under /tmp (a CI checkout's venv) is bound on top of it below.
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    made.add("/tmp")
     for path in extra_ro:
         cmd += _dirs_for(path, made) + ["--ro-bind", path, path]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-            "--bind", str(job_dir), WORKDIR, "--chdir", WORKDIR]
+    cmd += ["--bind", str(job_dir), WORKDIR, "--chdir", WORKDIR]
     for key, value in sandbox_env(WORKDIR).items():
         cmd += ["--setenv", key, value]
     return cmd

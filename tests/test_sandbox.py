@@ -247,3 +247,19 @@ def test_async_twins_run_concurrently(box):
     a, b = asyncio.run(main())
     assert (a.stdout, b.stdout) == ("a\n", "b\n") and time.monotonic() - t0 < 1.5
     assert threading.active_count() < 50
+
+
+def test_an_interpreter_installed_under_tmp_still_runs(tmp_path):
+    """A CI checkout under /tmp keeps its venv there, below the sandbox's private /tmp."""
+    import venv
+
+    if not str(tmp_path).startswith("/tmp/"):
+        pytest.skip("needs a temporary directory under /tmp")
+    venv.create(tmp_path / "venv")
+    sandbox = Sandbox(python=str(tmp_path / "venv" / "bin" / "python"))
+    try:
+        result = sandbox.run_python("import sys; print(sys.prefix)")
+        assert result.exit_code == 0 and result.stdout.strip() == str(tmp_path / "venv")
+        assert "Read-only" in sandbox.run(f"touch {tmp_path}/venv/x").stderr
+    finally:
+        sandbox.close()

@@ -43,8 +43,8 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")  # not session: playwright's sync API keeps an event loop running
+def browser():                 # until it exits, which would break the async tests collected after it
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` (make setup does it as root)")
     from playwright.sync_api import sync_playwright
