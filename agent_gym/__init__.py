@@ -64,6 +64,18 @@ _LAZY = {  # heavy optional imports (anywidget, ipywidgets) load on first use
     "GroupInspector": "agent_gym.widgets",
     "run_report": "agent_gym.widgets",
     "synthesize": "agent_gym.synth",
+    "Cassette": "agent_gym.cassette",
+    "LLMFallback": "agent_gym.cassette",
+    "error_fallback": "agent_gym.cassette",
+    "LLMJudge": "agent_gym.judge",
+    "JudgeWrapper": "agent_gym.judge",
+    "Verdict": "agent_gym.judge",
+    "Sandbox": "agent_gym.sandbox",
+    "SandboxLimits": "agent_gym.sandbox",
+    "SandboxResult": "agent_gym.sandbox",
+    "LocalPolicy": "agent_gym.local",
+    "serve_local_model": "agent_gym.local",
+    "TransformersPolicy": "agent_gym.local",
 }
 
 
@@ -76,6 +88,18 @@ def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attributes (PEP 
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Cassette",
+    "JudgeWrapper",
+    "LLMFallback",
+    "LLMJudge",
+    "LocalPolicy",
+    "Sandbox",
+    "SandboxLimits",
+    "SandboxResult",
+    "TransformersPolicy",
+    "Verdict",
+    "error_fallback",
+    "serve_local_model",
     "CompareView",
     "GroupInspector",
     "RunBrowser",

@@ -17,6 +17,9 @@ BUILTIN_ENVS: dict[str, str] = {
     "textcraft": "agent_gym.envs.textcraft:TextCraftEnv",
     "textworld": "agent_gym.envs.textworld_env:TextWorldEnv",
     "scienceworld": "agent_gym.envs.scienceworld_env:ScienceWorldEnv",
+    "customer_service": "agent_gym.envs.customer_service:CustomerServiceEnv",
+    "customer_service_retail": "agent_gym.envs.customer_service:RetailServiceEnv",
+    "customer_service_airline": "agent_gym.envs.customer_service:AirlineServiceEnv",
 }
 """Name -> `module:Class` of every built-in environment."""
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import TaskError
+from ..paths import data_dir
 from ..policy import PolicyOutput
 from ..rewards import format_ok, weighted
 from ..sandbox import SandboxLimits
@@ -30,7 +31,7 @@ from ..tasks import load_tasks
 from ..tools import tool
 from ..types import Message, StepResult, Task, ToolCall, assistant, final_answer
 
-DATA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "tasks"
+DATA_DIR = data_dir() / "tasks"
 ANALYSIS_TASKS = DATA_DIR / "python_analysis.jsonl"
 Source = Literal["all", "humaneval", "analysis"]
 

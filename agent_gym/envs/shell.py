@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnvError, TaskError
+from ..paths import data_dir
 from ..policy import PolicyOutput
 from ..rewards import extract_boxed, format_ok, weighted
 from ..sandbox import Sandbox, SandboxLimits
@@ -37,7 +38,7 @@ from ..tasks import load_tasks
 from ..tools import tool
 from ..types import Message, StepResult, Task, ToolCall, assistant, final_answer
 
-DATA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "tasks"
+DATA_DIR = data_dir() / "tasks"
 DEFAULT_TASKS = DATA_DIR / "shell.jsonl"
 
 SYSTEM_PROMPT = (

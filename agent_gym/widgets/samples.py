@@ -27,13 +27,14 @@ from ..envs.calculator import (
     make_tasks,
 )
 from ..errors import PolicyError
+from ..paths import data_dir
 from ..policy import PolicyOutput, ScriptedPolicy
 from ..rollout import run_rollouts_sync
 from ..store import TrajectoryStore
 from ..tools import tool
 from ..types import Message, StepResult, Task, ToolCall, Trajectory, Usage, assistant
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "samples"
+SAMPLE_DIR = data_dir() / "samples"
 """`data/samples/` of the checkout."""
 
 
