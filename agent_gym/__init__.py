@@ -34,7 +34,7 @@ from .rewards import (
     numeric_match,
     weighted,
 )
-from .rollout import job_key, rollout, run_rollouts, run_rollouts_sync, run_sync
+from .rollout import current_task, job_key, rollout, run_rollouts, run_rollouts_sync, run_sync
 from .store import TrajectoryStore
 from .tasks import load_tasks, save_tasks
 from .tools import Tool, ToolResult, tool
@@ -140,6 +140,7 @@ __all__ = [
     "Wrapper",
     "__version__",
     "assistant",
+    "current_task",
     "exact_match",
     "extract_boxed",
     "format_ok",

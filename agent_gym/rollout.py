@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import threading
@@ -22,6 +23,17 @@ from .store import TrajectoryStore
 from .types import ErrorInfo, Message, Step, Task, Trajectory, Usage
 
 T = TypeVar("T")
+
+_CURRENT_TASK: contextvars.ContextVar[Task | None] = contextvars.ContextVar("agent_gym_current_task", default=None)
+
+
+def current_task() -> Task | None:
+    """The task of the episode running in this asyncio task (None outside `rollout`).
+
+    For policies that need the task record, such as scripted experts and oracles; model policies
+    see only the conversation, as a real model would.
+    """
+    return _CURRENT_TASK.get()
 
 
 def job_key(env: Environment, policy: Policy, task: Task, sample_index: int, seed: int | None = None) -> str:
@@ -72,6 +84,7 @@ async def rollout(
     error: ErrorInfo | None = None
     started_at, t0 = time.time(), time.perf_counter()
     tools = env.tool_schemas()
+    token = _CURRENT_TASK.set(task)
     try:
         async with asyncio.timeout(timeout):
             messages.extend(await env.reset(task))
@@ -103,6 +116,7 @@ async def rollout(
         error = ErrorInfo(kind=type(exc).__name__, message=str(exc) or repr(exc), traceback=traceback.format_exc())
         success = None
     finally:
+        _CURRENT_TASK.reset(token)
         try:
             await env.close()
         except Exception as exc:  # noqa: BLE001

@@ -166,3 +166,19 @@ async def test_on_result_sees_each_new_trajectory_once(tmp_path):
     await run_rollouts(ENV, SCRIPT, TASKS, n=2, store=tmp_path / "s.jsonl", progress=False, on_result=seen.append)
     await run_rollouts(ENV, SCRIPT, TASKS, n=2, store=tmp_path / "s.jsonl", progress=False, on_result=seen.append)
     assert len(seen) == 8 and len({t.job_key for t in seen}) == 8
+
+
+async def test_current_task_is_visible_to_policies_during_their_episode():
+    from agent_gym import current_task
+
+    class Echo:
+        name, model, sampling = "echo", None, {}
+
+        async def act(self, messages, tools, *, seed=None):
+            await asyncio.sleep(0.001)  # interleave episodes: each must still see its own task
+            return PolicyOutput(assistant(current_task().answer))
+
+    tasks = [Task(id=str(i), prompt="2+3?", answer=str(i)) for i in range(6)]
+    out = await run_rollouts(ToolEnv(), Echo(), tasks, max_concurrency=6, progress=False)
+    assert [t.final_answer for t in out] == [str(i) for i in range(6)]
+    assert current_task() is None
