@@ -24,6 +24,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
@@ -91,8 +93,18 @@ def ensure_game(level: int, seed: int, game_dir: str | os.PathLike[str] | None =
     with open(directory / f"{name}.lock", "w") as lock, _LOCK:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (path.exists() and path.with_suffix(".json").exists()):
-            _generate(level, seed, directory, name)
+            _generate_in_fresh_process(level, seed, directory, name)
     return path
+
+
+def _generate_in_fresh_process(level: int, seed: int, directory: Path, name: str) -> None:
+    """TextWorld's text grammar draws from state that earlier work in the same process changes, so
+    the same (level, seed) can read differently; a fresh interpreter makes every game the same
+    on every machine."""
+    argv = [sys.executable, "-m", "agent_gym.envs.textworld_env", "generate", str(level), str(seed), str(directory), name]
+    result = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    if result.returncode != 0:
+        raise EnvError(f"TextWorld game generation failed (level {level}, seed {seed}):\n{result.stderr[-2000:]}")
 
 
 def _generate(level: int, seed: int, directory: Path, name: str) -> None:
@@ -290,6 +302,12 @@ class TextWorldExpert:
 def main(argv: list[str] | None = None) -> int:
     """`python -m agent_gym.envs.textworld_env prepare [--levels 1 2 3] [--seeds 0 1 2 3 4] [--dir D]`."""
     parser = argparse.ArgumentParser(prog="python -m agent_gym.envs.textworld_env")
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["generate"]:  # internal: one game, in the fresh process `ensure_game` starts
+        level, seed, directory, name = argv[1:5]
+        _generate(int(level), int(seed), Path(directory), name)
+        return 0
     parser.add_argument("command", choices=["prepare"])
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(5)))
