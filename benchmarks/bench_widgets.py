@@ -105,6 +105,14 @@ def run(quick: bool) -> list[dict]:
                             **summarize(r[1] for r in results), params={"n": n}))
             rows.append(row(BENCHMARK, f"load + summarize, {n:,}", unit="s", note="read + frame + first page",
                             target="< 1 s" if n == 10_000 else None, **summarize(r[0] + r[1] for r in results), params={"n": n}))
+            summary_times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                TrajectoryStore(path).to_pandas()
+                summary_times.append(time.perf_counter() - t0)
+            rows.append(row(BENCHMARK, f"store summary frame, {n:,}", unit="s", target="< 1 s" if n == 10_000 else None,
+                            note="TrajectoryStore.to_pandas(): summaries straight from the JSON, no record validation",
+                            **summarize(summary_times), params={"n": n}))
         t = long_trajectory(100)
         view_times = []
         for _ in range(repeats):
