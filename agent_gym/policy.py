@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -17,7 +19,13 @@ from typing import Any, Protocol, runtime_checkable
 import openai
 
 from .errors import ConfigError, PolicyError
-from .formats import TOOL_FORMATS, ToolFormat, parse_assistant_text, split_reasoning, to_text_conversation
+from .formats import (
+    TOOL_FORMATS,
+    ToolFormat,
+    parse_assistant_text,
+    split_reasoning,
+    to_text_conversation,
+)
 from .types import Message, ToolCall, Usage
 
 
@@ -156,7 +164,8 @@ class OpenAIPolicy:
             del self._clients[old]
         if loop not in self._clients:
             self._clients[loop] = openai.AsyncOpenAI(
-                base_url=self.base_url, api_key=self._api_key, max_retries=self.max_retries, timeout=self.timeout
+                base_url=self.base_url, api_key=self._api_key, max_retries=self.max_retries, timeout=self.timeout,
+                http_client=_http_client(self.timeout),
             )
         return self._clients[loop]
 
@@ -180,40 +189,53 @@ class OpenAIPolicy:
     async def act(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
     ) -> PolicyOutput:
-        body = self.request(messages, tools, seed)
+        body, options = _split_options(self.request(messages, tools, seed))
+        names = [t["function"]["name"] for t in tools]
         for attempt in range(self.max_retries + 1):
             try:
-                response = await self.client().chat.completions.create(**body)
-                choice = response.choices[0]
+                # The SDK's HTTP path (retries, backoff, Retry-After, timeouts, error types) without its
+                # per-call request transform and response models, which cost more CPU than the rest of
+                # the call: the body goes out as is and the reply is decoded with one json.loads.
+                raw = await self.client().post("/chat/completions", body=body, options=options,
+                                               cast_to=_httpx_module().Response)
+                response = json.loads(raw.content)
+                message = self.parse(response["choices"][0]["message"], names)
+                counts = response.get("usage") or {}
+                usage = Usage(prompt_tokens=counts.get("prompt_tokens") or 0,
+                              completion_tokens=counts.get("completion_tokens") or 0, calls=1)
                 break
-            except (openai.APIResponseValidationError, json.JSONDecodeError, IndexError, TypeError, AttributeError) as exc:
+            except (openai.APIResponseValidationError, ValueError, KeyError, IndexError, TypeError,
+                    AttributeError) as exc:  # a malformed body (JSONDecodeError is a ValueError)
                 if attempt == self.max_retries:
                     raise PolicyError(f"{self.base_url} kept returning malformed responses ({exc!r}).") from exc
                 await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
             except openai.APIError as exc:
                 raise PolicyError(f"Model call to {self.base_url or 'OpenAI'} failed after retries: {exc}") from exc
-        usage = Usage(
-            prompt_tokens=getattr(response.usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(response.usage, "completion_tokens", 0) or 0,
-            calls=1,
-        )
-        return PolicyOutput(self.parse(choice.message, [t["function"]["name"] for t in tools]), usage)
+        return PolicyOutput(message, usage)
 
     def parse(self, message: Any, tool_names: Sequence[str]) -> Message:
-        """Turn an OpenAI response message into a canonical assistant `Message`."""
-        extra = getattr(message, "model_extra", None) or {}
-        reasoning = extra.get("reasoning_content") or extra.get("reasoning") or None
-        content = message.content or ""
-        native = message.tool_calls or []
+        """Turn an OpenAI response message (its JSON dict, or the SDK's object) into a canonical `Message`."""
+        if not isinstance(message, Mapping):
+            message = {**(getattr(message, "model_extra", None) or {}), "content": message.content,
+                       "tool_calls": [{"id": c.id, "function": {"name": c.function.name, "arguments": c.function.arguments}}
+                                      for c in message.tool_calls or ()]}
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or None
+        content = message.get("content") or ""
+        native = message.get("tool_calls") or []
         if native and self.tool_format == "native":
             calls = []
             for call in native:
+                function = call.get("function") or {}
+                name = function.get("name") or ""
                 try:
-                    arguments = json.loads(call.function.arguments or "{}")
+                    arguments = json.loads(function.get("arguments") or "{}")
                 except json.JSONDecodeError as exc:
-                    error = f"The arguments of your call to {call.function.name} are not valid JSON ({exc.msg})."
+                    error = f"The arguments of your call to {name} are not valid JSON ({exc.msg})."
                     return Message(role="assistant", content=content, reasoning=reasoning, error=error)
-                calls.append(ToolCall(name=call.function.name, arguments=arguments, id=call.id))
+                if not isinstance(arguments, dict):
+                    error = f"The arguments of your call to {name} must be a JSON object, not {type(arguments).__name__}."
+                    return Message(role="assistant", content=content, reasoning=reasoning, error=error)
+                calls.append(ToolCall(name=name, arguments=arguments, id=call.get("id") or ""))
             think, rest = split_reasoning(content)
             return Message(role="assistant", content=rest, reasoning=reasoning or think, tool_calls=tuple(calls))
         parsed = parse_assistant_text(content, tool_names=tool_names, allow_parallel=self.parallel_tool_calls)
@@ -226,3 +248,46 @@ class OpenAIPolicy:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+
+
+_OPTION_KEYS = {"extra_headers": "headers", "extra_query": "params", "timeout": "timeout"}
+_NOT_BODY = frozenset({"extra_body", *_OPTION_KEYS})
+
+
+def _split_options(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply the SDK's `extra_body` and move `extra_headers`/`extra_query`/`timeout` into request options,
+    as `chat.completions.create(**body)` would."""
+    if _NOT_BODY.isdisjoint(body):
+        return body, {}
+    body = dict(body)
+    options = {_OPTION_KEYS[key]: body.pop(key) for key in list(body) if key in _OPTION_KEYS}
+    extra = body.pop("extra_body", None) or {}
+    return {**body, **extra}, options
+
+
+def _http_client(timeout: float) -> Any:
+    """The async HTTP client under the SDK: its aiohttp client (the `openai[aiohttp]` option), with a
+    connection pool as large as any concurrency a run uses.
+
+    httpx's pool scans every pooled connection on each request, which at a few hundred concurrent
+    episodes costs more CPU than the rest of a model call; aiohttp's does not. Without aiohttp the
+    SDK's httpx client is used, keeping every connection alive (its default keeps only 100).
+    """
+    hx = _httpx_module()
+    limits = hx.Limits(max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS)
+    try:
+        import aiohttp  # noqa: F401 - the SDK's aiohttp client needs it
+
+        return openai.DefaultAioHttpClient(timeout=timeout, limits=limits)
+    except ImportError:
+        return openai.DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
+
+
+_MAX_CONNECTIONS = 1024
+
+
+@functools.cache
+def _httpx_module() -> Any:
+    """The httpx flavour under this SDK (`httpx`, or `httpx2` for newer SDKs)."""
+    base = next(c for c in openai.DefaultAsyncHttpxClient.__mro__ if not c.__module__.startswith("openai"))
+    return sys.modules[base.__module__.partition(".")[0]]
