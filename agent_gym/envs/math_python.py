@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TaskError
-from ..policy import PolicyOutput
+from ..experts import TaskExpert
 from ..rewards import extract_boxed, math_match, weighted
 from ..sandbox import SandboxLimits
 from ..sandbox_env import SandboxToolEnv
@@ -208,33 +208,21 @@ def _closest_step(lines: list[str], answer: str) -> str | None:
     return found
 
 
-class MathPythonExpert:
+class MathPythonExpert(TaskExpert):
     """A scripted expert: computes the answer with `run_python` (from the worked solution or the
     generator's data), then replies with the tool's result in `\\boxed{}`.
 
     Args:
-        tasks: The tasks it may be asked (matched by prompt); default: `MathPythonEnv().default_tasks()`.
+        tasks: The tasks it may be asked (matched by prompt) when run outside `rollout`.
     """
 
     name = "math-python-expert"
-    model: str | None = None
-    sampling: dict[str, Any] = {}
 
-    def __init__(self, tasks: Sequence[Task] | None = None) -> None:
-        tasks = list(tasks) if tasks is not None else MathPythonEnv().default_tasks()
-        self.by_prompt = {t.prompt: t for t in tasks}
-
-    async def act(
-        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
-    ) -> PolicyOutput:
-        prompt = next(m.content for m in messages if m.role == "user")
-        task = self.by_prompt.get(prompt)
-        if task is None:
-            return PolicyOutput(assistant("I do not know this problem."))
+    def solve(self, task: Task, messages: Sequence[Message]) -> Message:
         results = [m.content for m in messages if m.role == "tool"]
         if not results:
             call = ToolCall(name="run_python", arguments={"code": expert_program(task)}, id="call_0")
-            return PolicyOutput(assistant(reasoning="I will compute it step by step in Python.", tool_calls=(call,)))
+            return assistant(reasoning="I will compute it step by step in Python.", tool_calls=(call,))
         value = results[-1].strip().splitlines()[-1] if results[-1].strip() else ""
-        return PolicyOutput(assistant(f"The computation gives {value}, so the answer is \\boxed{{{value}}}."))
+        return assistant(f"The computation gives {value}, so the answer is \\boxed{{{value}}}.")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import TaskError
+from ..experts import TaskExpert
 from ..paths import data_dir
-from ..policy import PolicyOutput
 from ..rewards import format_ok, weighted
 from ..sandbox import SandboxLimits
 from ..sandbox_env import SandboxToolEnv
@@ -183,31 +183,19 @@ class PythonCodeEnv(SandboxToolEnv):
         return passed, result.text().replace(marker, "[all tests passed]")
 
 
-class PythonCodeExpert:
+class PythonCodeExpert(TaskExpert):
     """A scripted expert: tries the reference solution with `run_python`, then replies with it.
 
     Args:
-        tasks: The tasks it may be asked (matched by prompt); default: `PythonCodeEnv().default_tasks()`.
+        tasks: The tasks it may be asked (matched by prompt) when run outside `rollout`.
     """
 
     name = "python-code-expert"
-    model: str | None = None
-    sampling: dict[str, Any] = {}
 
-    def __init__(self, tasks: Sequence[Task] | None = None) -> None:
-        tasks = list(tasks) if tasks is not None else PythonCodeEnv().default_tasks()
-        self.by_prompt = {t.prompt: t for t in tasks}
-
-    async def act(
-        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
-    ) -> PolicyOutput:
-        prompt = next(m.content for m in messages if m.role == "user")
-        task = self.by_prompt.get(prompt)
-        if task is None:
-            return PolicyOutput(assistant("I do not know this task."))
+    def solve(self, task: Task, messages: Sequence[Message]) -> Message:
         solution, entry_point = task.metadata["solution"], task.metadata["entry_point"]
         if not any(m.role == "tool" for m in messages):
             code = f"{solution}\nprint('{entry_point} is defined:', callable({entry_point}))"
             call = ToolCall(name="run_python", arguments={"code": code}, id="call_0")
-            return PolicyOutput(assistant(reasoning="Let me check that the solution runs.", tool_calls=(call,)))
-        return PolicyOutput(assistant(f"```python\n{solution.rstrip()}\n```"))
+            return assistant(reasoning="Let me check that the solution runs.", tool_calls=(call,))
+        return assistant(f"```python\n{solution.rstrip()}\n```")

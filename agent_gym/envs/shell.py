@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnvError, TaskError
+from ..experts import TaskExpert
 from ..paths import data_dir
-from ..policy import PolicyOutput
 from ..rewards import extract_boxed, format_ok, weighted
 from ..sandbox import Sandbox, SandboxLimits
 from ..sandbox_env import SandboxToolEnv
@@ -205,35 +205,23 @@ def _check(sandbox: Sandbox, task: Task, check: dict[str, Any], reply: str) -> t
     return ok, "" if ok else f"{path} holds {content[:200]!r}"
 
 
-class ShellExpert:
+class ShellExpert(TaskExpert):
     """A scripted expert: runs the task's `metadata.solution` commands with `execute_shell`, then
     replies with the last command's output (question tasks) or 'done'.
 
     Args:
-        tasks: The tasks it may be asked (matched by prompt); default: `ShellEnv().default_tasks()`.
+        tasks: The tasks it may be asked (matched by prompt) when run outside `rollout`.
     """
 
     name = "shell-expert"
-    model: str | None = None
-    sampling: dict[str, Any] = {}
 
-    def __init__(self, tasks: Sequence[Task] | None = None) -> None:
-        tasks = list(tasks) if tasks is not None else ShellEnv().default_tasks()
-        self.by_prompt = {t.prompt: t for t in tasks}
-
-    async def act(
-        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
-    ) -> PolicyOutput:
-        prompt = next(m.content for m in messages if m.role == "user")
-        task = self.by_prompt.get(prompt)
-        if task is None:
-            return PolicyOutput(assistant("I do not know this task."))
+    def solve(self, task: Task, messages: Sequence[Message]) -> Message:
         solution = task.metadata.get("solution") or []
         solution = [solution] if isinstance(solution, str) else list(solution)
         done = sum(m.role == "tool" for m in messages)
         if done < len(solution):
             call = ToolCall(name="execute_shell", arguments={"command": solution[done]}, id=f"call_{done}")
-            return PolicyOutput(assistant(reasoning=f"Step {done + 1} of {len(solution)}.", tool_calls=(call,)))
+            return assistant(reasoning=f"Step {done + 1} of {len(solution)}.", tool_calls=(call,))
         asks = any(c.get("type") == "answer" for c in task.metadata.get("checks", []))
         last_output = next((m.content for m in reversed(messages) if m.role == "tool"), "")
-        return PolicyOutput(assistant(last_output.strip() if asks else "done"))
+        return assistant(last_output.strip() if asks else "done")
