@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import glob
 import hashlib
 import io
 import json
@@ -67,6 +68,10 @@ def _require_textworld() -> Any:
     return textworld
 
 
+_GENERATOR_VERSION = 2
+"""Bumped when generation changes, so cached games of an older generator are not reused."""
+
+
 def default_game_dir() -> Path:
     """Where generated games are cached: `$AGENT_GYM_TEXTWORLD_DIR` or `~/.cache/agent_gym/textworld`."""
     env = os.environ.get("AGENT_GYM_TEXTWORLD_DIR")
@@ -78,7 +83,7 @@ def game_name(level: int, seed: int) -> str:
     if level not in LEVELS:
         raise ConfigError(f"TextWorld level must be one of {sorted(LEVELS)}, got {level!r}.")
     textworld = _require_textworld()
-    settings = json.dumps([LEVELS[level], textworld.__version__], sort_keys=True)
+    settings = json.dumps([LEVELS[level], textworld.__version__, _GENERATOR_VERSION], sort_keys=True)
     return f"tw-l{level}-s{seed}-{hashlib.sha256(settings.encode()).hexdigest()[:8]}"
 
 
@@ -98,9 +103,8 @@ def ensure_game(level: int, seed: int, game_dir: str | os.PathLike[str] | None =
 
 
 def _generate_in_fresh_process(level: int, seed: int, directory: Path, name: str) -> None:
-    """TextWorld's text grammar draws from state that earlier work in the same process changes, so
-    the same (level, seed) can read differently; a fresh interpreter makes every game the same
-    on every machine."""
+    """Generate in a fresh interpreter that loads TextWorld's data files in a fixed order (see `main`),
+    so a (level, seed) gives the same game on every machine and install."""
     argv = [sys.executable, "-m", "agent_gym.envs.textworld_env", "generate", str(level), str(seed), str(directory), name]
     result = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     if result.returncode != 0:
@@ -305,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] == ["generate"]:  # internal: one game, in the fresh process `ensure_game` starts
+        # TextWorld loads its grammar and logic files in glob order, which is the file system's
+        # directory order and differs between installs; sorted, the same seed gives the same game
+        # everywhere. (This process does nothing else, so the patch stays contained.)
+        unordered = glob.glob
+        glob.glob = lambda *args, **kwargs: sorted(unordered(*args, **kwargs))
         level, seed, directory, name = argv[1:5]
         _generate(int(level), int(seed), Path(directory), name)
         return 0
