@@ -155,7 +155,7 @@ class OpenAIPolicy:
         self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
 
     def __repr__(self) -> str:
-        return f"OpenAIPolicy(model={self.model!r}, base_url={self.base_url!r}, tool_format={self.tool_format!r})"
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r}, tool_format={self.tool_format!r})"
 
     def client(self) -> openai.AsyncOpenAI:
         """The async client of the running event loop (httpx clients cannot cross loops)."""

@@ -236,7 +236,7 @@ def summarize(trajectories: list[Trajectory]) -> dict[str, float]:
     judged = [t.success for t in trajectories if t.success is not None]
 
     def mean(values: list[float]) -> float:
-        return sum(values) / len(values) if values else 0.0
+        return round(sum(values) / len(values), 6) if values else 0.0
 
     return {
         "episodes": count,
