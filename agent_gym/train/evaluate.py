@@ -1,0 +1,146 @@
+"""`evaluate(env, policy_or_checkpoint, tasks)`: before/after comparisons on held-out tasks.
+
+A `Policy` (any OpenAI-compatible server, a scripted expert, `TransformersPolicy`) runs through
+`run_rollouts`. A checkpoint — a model folder, a LoRA adapter folder, a loaded model, an `SFTRun` or
+a `GRPORun` — is played in-process with the same token-in/token-out engine GRPO trains with, all
+episodes batched per turn, greedy by default. Both give an `Evaluation` with the trajectories and
+the headline numbers: success rate, mean reward, turns, valid tool calls (first turn and all turns).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..env import Environment
+from ..errors import ConfigError
+from ..policy import Policy
+from ..rollout import run_rollouts_sync, run_sync
+from ..store import TrajectoryStore
+from ..types import Task, Trajectory
+from .generation import HFGenerator
+from .multiturn import ChatRenderer, play, to_trajectory, valid_tool_call
+
+
+@dataclass
+class Evaluation:
+    """Trajectories of an evaluation and their summary."""
+
+    label: str
+    """Name of what was evaluated (shown in tables and figures)."""
+    trajectories: list[Trajectory]
+    """One per task and sample."""
+
+    @property
+    def summary(self) -> dict[str, float]:
+        return summarize(self.trajectories)
+
+    def row(self) -> dict[str, Any]:
+        """`{"model": label, **summary}` for a comparison table."""
+        return {"model": self.label, **self.summary}
+
+
+def summarize(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    """Success rate, mean reward and turns, valid tool calls (first turn; share of all turns), errors."""
+    n = len(trajectories)
+    if n == 0:
+        return {"episodes": 0}
+    turns = [(t, i) for t in trajectories for i in range(t.num_turns)]
+    return {
+        "episodes": n,
+        "success_rate": sum(bool(t.success) for t in trajectories) / n,
+        "mean_reward": statistics.fmean(t.reward for t in trajectories),
+        "mean_turns": statistics.fmean(t.num_turns for t in trajectories),
+        "valid_tool_call_rate": sum(valid_tool_call(t) for t in trajectories) / n,
+        "valid_tool_call_turns": sum(valid_tool_call(t, i) for t, i in turns) / max(len(turns), 1),
+        "errors": sum(t.error is not None for t in trajectories) / n,
+    }
+
+
+def evaluate(
+    env: Environment,
+    policy_or_checkpoint: Any,
+    tasks: Sequence[Task],
+    *,
+    n: int = 1,
+    max_turns: int = 10,
+    temperature: float = 0.0,
+    max_turn_tokens: int = 128,
+    max_completion_tokens: int = 1024,
+    batch_size: int = 64,
+    store: TrajectoryStore | str | Path | None = None,
+    label: str | None = None,
+    tool_format: str = "native",
+    seed: int = 0,
+) -> Evaluation:
+    """Play `n` episodes of every task with a policy or a checkpoint and summarize them.
+
+    `temperature`, `max_turn_tokens`, `max_completion_tokens` and `batch_size` apply to checkpoints;
+    `seed` seeds sampling (checkpoints) or the episodes (policies).
+    """
+    tasks = list(tasks)
+    store = TrajectoryStore(store) if isinstance(store, (str, Path)) else store
+    if isinstance(policy_or_checkpoint, Policy):
+        trajectories = run_rollouts_sync(env, policy_or_checkpoint, tasks, n=n, max_turns=max_turns, store=store,
+                                         seed=seed, progress=False)
+        return Evaluation(label or getattr(policy_or_checkpoint, "name", "policy"), trajectories)
+    model, tokenizer, name = load_checkpoint(policy_or_checkpoint)
+    import torch
+
+    torch.manual_seed(seed)
+    generator = HFGenerator(model, tokenizer, temperature=temperature, batch_size=batch_size)
+    renderer = ChatRenderer(tokenizer, env.tool_schemas(), tool_format=tool_format)  # type: ignore[arg-type]
+    jobs = [(task, i) for task in tasks for i in range(n)]
+    episodes = run_sync(play(env, [t for t, _ in jobs], generator, renderer, max_turns=max_turns,
+                             max_completion_tokens=max_completion_tokens, max_turn_tokens=max_turn_tokens,
+                             sample_indices=[i for _, i in jobs]))
+    label = label or Path(name).name
+    sampling = {"temperature": temperature, "max_turn_tokens": max_turn_tokens, "max_turns": max_turns}
+    trajectories = []
+    for index, episode in enumerate(episodes):
+        trajectory = to_trajectory(episode, env_name=env.name, policy="evaluate", model=label,
+                                   trajectory_id=f"eval-{label}-{episode.task.id}-{episode.sample_index}-{index}",
+                                   sampling=sampling, metadata={"evaluate": {"label": label}})
+        if store is not None:
+            store.append(trajectory)
+        trajectories.append(trajectory)
+    return Evaluation(label, trajectories)
+
+
+def load_checkpoint(checkpoint: Any) -> tuple[Any, Any, str]:
+    """(model in eval mode, tokenizer, name) of a folder, an adapter folder, a loaded model or a run."""
+    from .grpo import GRPORun, load_tokenizer
+    from .sft import SFTRun
+
+    if isinstance(checkpoint, SFTRun):
+        checkpoint = checkpoint.model_dir
+    if isinstance(checkpoint, GRPORun):
+        return checkpoint.trainer.model.eval(), checkpoint.trainer.processing_class, str(checkpoint.output_dir)
+    if checkpoint is None:
+        from ..local_model import prepare_local_model
+
+        checkpoint = prepare_local_model()
+    if isinstance(checkpoint, (str, os.PathLike)):
+        import torch
+
+        path = Path(checkpoint)
+        if not path.is_dir():
+            raise ConfigError(f"No model folder at {path}.")
+        tokenizer = load_tokenizer(path)
+        if (path / "adapter_config.json").exists():
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch.float32).merge_and_unload()
+        else:
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        return model.eval(), tokenizer, str(path)
+    if hasattr(checkpoint, "generate"):
+        return checkpoint.eval(), load_tokenizer(checkpoint), getattr(checkpoint, "name_or_path", "model")
+    raise ConfigError(f"evaluate takes a Policy, a model folder, a loaded model, an SFTRun or a GRPORun; "
+                      f"got {type(checkpoint).__name__}.")

@@ -1,0 +1,224 @@
+"""`MultiTurnRollout`: TRL's experimental `rollout_func(prompts, trainer)` over an agent_gym Environment.
+
+TRL's `RepeatSampler` hands each process its slice of the generation batch, every prompt repeated
+`num_generations` times in a row; here a prompt is a task id. For each one the rollout plays a whole
+multi-turn episode (`multiturn.play`, all episodes batched per turn) with the turn limit the horizon
+schedule gives for `trainer.state.global_step`, and returns
+
+* `prompt_ids`, `completion_ids`, `logprobs` — the token sequences exactly as generated;
+* `env_mask` — 0 on environment tokens, which TRL then leaves out of the loss;
+* `env_reward`, `trajectory`, `horizon` — forwarded by TRL to the reward functions (`env_reward_func`
+  returns the environment's reward and logs the `env/*` metrics through TRL's `log_metric`).
+
+Each episode is appended to the `TrajectoryStore` as a `Trajectory` whose `model` is
+`<model>@step<N>` and whose `metadata["grpo"]` holds the run, step, phase, horizon and GRPO group id.
+"""
+
+from __future__ import annotations
+
+import inspect
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..env import Environment
+from ..errors import ConfigError
+from ..rollout import run_sync
+from ..store import TrajectoryStore
+from ..types import Task, Trajectory
+from .generation import TrainerGenerator
+from .horizon import HorizonSchedule, as_schedule
+from .multiturn import ChatRenderer, Generator, play, to_trajectory, valid_tool_call
+
+
+class MultiTurnRollout:
+    """A `rollout_func` for `trl.GRPOTrainer` (see the module docstring).
+
+    Args:
+        env: The environment (cloned per episode).
+        tasks: Tasks the prompts (task ids) refer to; eval tasks too.
+        horizon: Turn-limit schedule, an int (fixed) or a list (stepwise, one round per step).
+        store: Where every episode's trajectory goes (None: not stored).
+        max_turn_tokens: Cap on the tokens generated in one turn (default: 128 or the completion budget).
+        tool_format: `native` (the chat template's tool calling) or `text`.
+        template_kwargs: Extra `apply_chat_template` arguments.
+        model_name: Name stored on trajectories (`<model_name>@step<N>`).
+        generation_batch_size: Sequences per `generate` call on the transformers path (None: all).
+        max_concurrency: Environments stepping at once.
+        generator_factory: `trainer -> Generator`; default `TrainerGenerator` (the trainer's model or
+            its vLLM engine). Another backend (or a `ScriptedGenerator` in tests) plugs in here.
+    """
+
+    def __init__(self, env: Environment, tasks: Sequence[Task], *, horizon: HorizonSchedule | int | list[int] | None = None,
+                 store: TrajectoryStore | str | Path | None = None, max_turn_tokens: int | None = None,
+                 tool_format: str = "native", template_kwargs: dict[str, Any] | None = None,
+                 model_name: str | None = None, generation_batch_size: int | None = None, max_concurrency: int = 64,
+                 generator_factory: Callable[[Any], Generator] | None = None) -> None:
+        if not isinstance(env, Environment):
+            raise ConfigError(f"env must be an agent_gym Environment, got {type(env).__name__}.")
+        self.env = env
+        self.tasks: dict[str, Task] = {}
+        for task in tasks:
+            if self.tasks.setdefault(task.id, task) is not task and self.tasks[task.id] != task:
+                raise ConfigError(f"Two different tasks share the id {task.id!r}; task ids must be unique.")
+        if not self.tasks:
+            raise ConfigError("MultiTurnRollout needs at least one task.")
+        self.schedule = as_schedule(horizon)
+        self.store = TrajectoryStore(store) if isinstance(store, (str, Path)) else store
+        self.max_turn_tokens = max_turn_tokens
+        self.tool_format = tool_format
+        self.template_kwargs = template_kwargs
+        self.model_name = model_name or "model"
+        self.generation_batch_size = generation_batch_size
+        self.max_concurrency = max_concurrency
+        self.generator_factory = generator_factory or (lambda trainer: TrainerGenerator(trainer, generation_batch_size))
+        self.run_id = uuid.uuid4().hex[:8]
+        self.calls = 0
+        self.phase: str | None = None
+        """Set to label calls (e.g. `debug`); None: `train` or `eval` from the model's mode."""
+        self.history: list[dict[str, Any]] = []
+        """Per call: step, phase, horizon, success rate, mean reward and turns, wall seconds."""
+        self._renderers: dict[int, ChatRenderer] = {}
+
+    def add_tasks(self, tasks: Sequence[Task]) -> None:
+        """Make more task ids known (e.g. an eval set)."""
+        for task in tasks:
+            self.tasks.setdefault(task.id, task)
+
+    def renderer(self, tokenizer: Any) -> ChatRenderer:
+        key = id(tokenizer)
+        if key not in self._renderers:
+            self._renderers[key] = ChatRenderer(tokenizer, self.env.tool_schemas(), tool_format=self.tool_format,  # type: ignore[arg-type]
+                                                template_kwargs=self.template_kwargs)
+        return self._renderers[key]
+
+    def __call__(self, prompts: list[str], trainer: Any) -> dict[str, list[Any]]:
+        unknown = sorted({p for p in prompts if p not in self.tasks})
+        if unknown:
+            raise ConfigError(f"Prompts {unknown[:3]} are not task ids of this rollout; build the dataset with "
+                              "`task_dataset(tasks)` or pass the tasks to MultiTurnRollout.")
+        step, phase = trainer.state.global_step, self.phase or ("train" if trainer.model.training else "eval")
+        horizon = self.schedule.max_turns(step)
+        group_size = (getattr(trainer, "num_generations_eval", None) if phase == "eval" else None) \
+            or trainer.args.num_generations
+        offset = trainer.accelerator.process_index * len(prompts)
+        budget = trainer.args.max_completion_length
+        tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
+        started = time.perf_counter()
+        episodes = run_sync(play(
+            self.env, [self.tasks[p] for p in prompts], self.generator_factory(trainer),
+            self.renderer(tokenizer), max_turns=horizon, max_completion_tokens=budget,
+            max_turn_tokens=min(self.max_turn_tokens or 128, budget),
+            sample_indices=[(offset + i) % group_size for i in range(len(prompts))], max_concurrency=self.max_concurrency,
+        ))
+        call, self.calls = self.calls, self.calls + 1
+        trajectories = []
+        for i, episode in enumerate(episodes):
+            group = (offset + i) // group_size
+            meta = {"grpo": {"run": self.run_id, "step": step, "call": call, "phase": phase, "horizon": horizon,
+                             "group": f"{self.run_id}/{call}/{group}", "group_index": group,
+                             "generation": (offset + i) % group_size}}
+            trajectory = to_trajectory(
+                episode, env_name=self.env.name, policy="grpo", model=f"{self.model_name}@step{step}",
+                trajectory_id=f"{self.run_id}-{call}-{offset + i}", sampling=_sampling(trainer.args), metadata=meta)
+            if self.store is not None:
+                self.store.append(trajectory)
+            trajectories.append(trajectory)
+        success = _global_mean(trainer, [float(bool(t.success)) for t in trajectories])
+        if phase == "train":
+            self.schedule.observe(step, success)
+        self.history.append({"step": step, "phase": phase, "horizon": horizon, "success": success,
+                             "reward": statistics.fmean(t.reward for t in trajectories),
+                             "turns": statistics.fmean(t.num_turns for t in trajectories),
+                             "seconds": time.perf_counter() - started})
+        return {
+            "prompt_ids": [e.prompt_ids for e in episodes],
+            "completion_ids": [e.completion_ids for e in episodes],
+            "logprobs": [e.logprobs for e in episodes],
+            "env_mask": [e.env_mask for e in episodes],
+            "env_reward": [t.reward for t in trajectories],
+            "trajectory": trajectories,
+            "horizon": [horizon] * len(trajectories),
+            "group_size": [group_size] * len(trajectories),
+        }
+
+
+def episode_stats(trajectories: Sequence[Trajectory], group_size: int | None = None) -> dict[str, float]:
+    """The `env/*` metrics of a batch of episodes (groups: consecutive runs of `group_size`)."""
+    if not trajectories:
+        return {}
+    n = len(trajectories)
+    stats = {
+        "env/reward": statistics.fmean(t.reward for t in trajectories),
+        "env/success": sum(bool(t.success) for t in trajectories) / n,
+        "env/turns": statistics.fmean(t.num_turns for t in trajectories),
+        "env/valid_tool_calls": sum(valid_tool_call(t) for t in trajectories) / n,
+        "env/truncated": sum(t.truncated for t in trajectories) / n,
+        "env/errors": sum(t.error is not None for t in trajectories) / n,
+        "env/generated_tokens": statistics.fmean(t.metrics.get("generated_tokens", 0.0) for t in trajectories),
+        "env/env_tokens": statistics.fmean(t.metrics.get("env_tokens", 0.0) for t in trajectories),
+    }
+    if group_size and group_size > 1 and n >= group_size:
+        groups = [trajectories[i:i + group_size] for i in range(0, n - group_size + 1, group_size)]
+        stats["env/zero_variance_groups"] = sum(len({t.reward for t in g}) == 1 for g in groups) / len(groups)
+    return stats
+
+
+def env_reward_func(name: str = "env") -> Callable[..., list[float]]:
+    """A TRL reward function returning the environment's reward (forwarded by `MultiTurnRollout`);
+    it also logs the `env/*` metrics and the horizon through TRL's `log_metric`."""
+
+    def reward(prompts: list[Any], completions: list[Any], env_reward: list[float] | None = None,
+               trajectory: list[Trajectory] | None = None, horizon: list[int] | None = None,
+               group_size: list[int] | None = None, log_metric: Callable[[str, float], None] | None = None,
+               **kwargs: Any) -> list[float]:
+        if env_reward is None:
+            raise ConfigError("The environment reward needs MultiTurnRollout as the trainer's rollout_func.")
+        if log_metric is not None and trajectory:
+            for key, value in episode_stats(trajectory, group_size[0] if group_size else None).items():
+                log_metric(key, value)
+            if horizon:
+                log_metric("env/horizon", float(horizon[0]))
+        return [float(r) for r in env_reward]
+
+    reward.__name__ = name
+    return reward
+
+
+def trl_reward_func(fn: Callable[..., Any], tasks: dict[str, Task]) -> Callable[..., Any]:
+    """`fn` as a TRL reward function: TRL-style functions (with `**kwargs`) pass through; agent_gym
+    reward functions `(task, messages) -> float` (sync or async) are scored on each episode."""
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
+        return fn
+
+    def reward(prompts: list[Any], completions: list[Any], trajectory: list[Trajectory] | None = None,
+               **kwargs: Any) -> list[float]:
+        if trajectory is None:
+            raise ConfigError(f"Reward {getattr(fn, '__name__', fn)!r} scores episodes; it needs MultiTurnRollout.")
+        values = []
+        for t in trajectory:
+            value = fn(tasks[t.task_id], t.messages)
+            values.append(float(run_sync(value) if inspect.isawaitable(value) else value))
+        return values
+
+    reward.__name__ = getattr(fn, "__name__", "reward")
+    return reward
+
+
+def _sampling(args: Any) -> dict[str, Any]:
+    return {"temperature": args.temperature, "top_p": args.top_p, "max_completion_length": args.max_completion_length}
+
+
+def _global_mean(trainer: Any, values: list[float]) -> float:
+    """Mean over every process's values."""
+    local = (sum(values), len(values))
+    if trainer.accelerator.num_processes == 1:
+        return local[0] / max(local[1], 1)
+    import torch
+
+    total = trainer.accelerator.gather(torch.tensor([local], dtype=torch.float32, device=trainer.accelerator.device))
+    total = total.view(-1, 2).sum(dim=0).tolist()
+    return total[0] / max(total[1], 1.0)

@@ -1,0 +1,153 @@
+"""Multi-turn GRPO step time against TRL's own single-turn GRPO step on equal token counts.
+
+    .venv/bin/python -m benchmarks --only train [--quick]
+
+Both sides train the embedded model with LoRA on CPU, in the same process, one step at a time,
+alternating (A, B, A, B …), with the same prompt ids, the same number of sequences and the same
+completion length per sequence:
+
+* single-turn: a plain `trl.GRPOTrainer` generating L tokens per completion (`min_new_tokens = L`);
+* multi-turn: `agent_gym.train` over an environment that always answers with the same observation,
+  T turns of k generated tokens each, so L = T*k + (T-1)*e, with e the observation's tokens (masked).
+
+A step is timed from `on_step_begin` to `on_step_end` (generation, environment, loss, backward,
+optimizer). The row is the median ratio multi/single with its spread; the issue's target is <= 1.15.
+The multi-turn side generates fewer tokens (T*k, the e environment tokens are prefilled) but calls
+`generate` T times and re-reads the whole context each turn (no KV cache across turns).
+"""
+
+from __future__ import annotations
+
+import os
+
+# before torch loads OpenMP: idle threads sleep instead of spinning (on a shared CPU, spinning threads made
+# generation several times slower whenever another process was busy)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+try:
+    from .common import row, summarize
+except ImportError:  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.common import row, summarize
+
+from agent_gym import Environment, Message, StepResult, Task, system, user
+
+BENCHMARK = "train"
+OBSERVATION = "The tool ran. Result: 42. Go on."
+
+
+class Echo(Environment):
+    """Never ends on its own; every turn gets the same observation."""
+
+    name = "echo"
+
+    async def reset(self, task: Task) -> list[Message]:
+        return [system("Think step by step."), user(task.prompt)]
+
+    async def step(self, action: Message) -> StepResult:
+        return StepResult(observation=(user(OBSERVATION),))
+
+
+class StepTimer:
+    """Wall seconds of each trainer step (a duck-typed TrainerCallback)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._t0 = 0.0
+
+    def on_step_begin(self, *args: Any, **kwargs: Any) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+        self.seconds.append(time.perf_counter() - self._t0)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+
+def random_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    return [random.random() for _ in prompts]
+
+
+def _load() -> str:
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    import tempfile
+
+    import torch
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    from agent_gym.local_model import prepare_local_model
+    from agent_gym.train import (
+        ChatRenderer,
+        FixedHorizon,
+        build_grpo_trainer,
+        grpo_config,
+        load_tokenizer,
+        lora_config,
+    )
+
+    turns, k = (2, 8) if quick else (3, 24)
+    prompts, group = (1, 2) if quick else (2, 4)
+    repeats = int(os.environ.get("AGENT_GYM_BENCH_REPEATS", "2" if quick else "4"))
+    model_dir = str(prepare_local_model(quiet=True))
+    tokenizer = load_tokenizer(model_dir)
+    env = Echo()
+    tasks = [Task(id=f"t{i}", prompt=f"Count the apples in basket {i}, using the tool.") for i in range(prompts)]
+    renderer = ChatRenderer(tokenizer)
+    from agent_gym.types import assistant
+
+    e = len(renderer.observation_ids(assistant("x"), [user(OBSERVATION)], ended_with_eos=False))
+    length = turns * k + (turns - 1) * e
+    out = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    common = {"max_steps": 1, "num_generations": group, "per_device_train_batch_size": prompts * group,
+              "gradient_accumulation_steps": 1, "seed": 0,
+              "logging_steps": 1000, "beta": 0.0}
+    multi_timer, single_timer = StepTimer(), StepTimer()
+    multi, rollout, _ = build_grpo_trainer(
+        env, model_dir, tasks, grpo_config(out / "multi", max_completion_length=length,
+                                           generation_kwargs={"min_new_tokens": k}, **common),
+        horizon=FixedHorizon(turns), peft_config=lora_config(), reward_funcs=[random_reward], store=out / "multi.jsonl",
+        max_turn_tokens=k, callbacks=[multi_timer], processing_class=tokenizer)
+    texts = [renderer.render(renderer.chat([system("Think step by step."), user(t.prompt)]), generation_prompt=True)
+             for t in tasks]
+    single = GRPOTrainer(
+        model=model_dir, reward_funcs=[random_reward], processing_class=tokenizer, peft_config=lora_config(),
+        args=grpo_config(out / "single", max_completion_length=length, generation_kwargs={"min_new_tokens": length}, **common),
+        train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[single_timer])
+    print(f"bench_train: T={turns} turns x k={k} generated + e={e} env tokens = L={length}; "
+          f"{prompts}x{group} sequences; {repeats} repeats + 1 warm-up; {_load()}", flush=True)
+    torch.manual_seed(0)
+    for _ in range(repeats + 1):  # the first pair warms up
+        multi.train()
+        single.train()
+    ratios = [m / s for m, s in zip(multi_timer.seconds[1:], single_timer.seconds[1:], strict=True)]
+    rollout_share = statistics.fmean(h["seconds"] for h in rollout.history[1:]) / statistics.median(multi_timer.seconds[1:])
+    lengths = {len(t.messages) for t in rollout.store.read()} if rollout.store else set()
+    params = {"turns": turns, "k": k, "env_tokens": e, "completion_tokens": length, "sequences": prompts * group}
+    note = f"same prompt ids, L={length} tokens/seq ({turns}x{k} generated + {turns - 1}x{e} env), LoRA, CPU; {_load()}"
+    return [
+        row(BENCHMARK, f"multi-turn / single-turn GRPO step time (T={turns}, L={length})", unit="x", note=note,
+            target="<= 1.15", params=params, **summarize(ratios)),
+        row(BENCHMARK, "multi-turn GRPO step", unit="s", note=f"generation+env+loss+backward+optimizer; rollout is "
+            f"{rollout_share:.0%} of it; {len(lengths) and max(lengths)} messages/episode", params=params,
+            **summarize(multi_timer.seconds[1:])),
+        row(BENCHMARK, "single-turn TRL GRPO step", unit="s", note=f"trl.GRPOTrainer, {length} generated tokens/seq",
+            params=params, **summarize(single_timer.seconds[1:])),
+    ]
+
+
+if __name__ == "__main__":
+    for r in run("--quick" in sys.argv):
+        print(r)

@@ -1,0 +1,289 @@
+"""The recorded CPU run of issue 9: SFT warm start, then multi-turn GRPO, on TextCraft with the embedded model.
+
+    .venv/bin/python scripts/train_recorded_run.py                 # -> runs/train_recorded/<UTC time>/
+    .venv/bin/python scripts/train_recorded_run.py --out runs/train_recorded/mine --grpo-steps 40
+
+Stages (each writes its results into the run folder and is skipped when re-run on the same folder, so
+an interrupted run resumes where it stopped):
+
+1. synth — the TextCraft expert plays the training tasks (depth 1: gather base items, craft the goal,
+   2-4 turns; `--distractors` unrelated recipes in every prompt); the trajectories become SFT data.
+2. eval_base — the embedded model (SmolLM2-135M-Instruct) on held-out tasks (other seeds).
+3. sft — LoRA SFT on the expert data (assistant turns only), merged into a full model.
+4. eval_sft — the SFT model on the held-out tasks.
+5. grpo — multi-turn GRPO (LoRA) from the SFT model, StepwiseHorizon turn limits, sampling at T=1.
+6. eval_grpo — the GRPO model on the held-out tasks.
+
+Held-out figures: valid tool calls (the first turn is a well-formed call of `act` with valid arguments),
+success greedy, and success sampled at the training temperature (`--eval-samples` episodes per task,
+what GRPO optimizes). Figures (PNG and interactive HTML) and `summary.json`/`summary.md` land in the run
+folder; the table is printed. The game's instructions are shortened (`--compact-prompt`, default on)
+to save CPU time: the rules and the recipes are the same.
+"""
+
+from __future__ import annotations
+
+import os
+
+# A shared CPU: idle OpenMP threads sleep instead of spinning. With spinning threads, generation (many
+# small ops) ran 4-15x slower whenever another process was busy on the same cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent_gym.envs.textcraft import TextCraftEnv, make_tasks  # noqa: E402
+
+COMPACT_PROMPT = """You play TextCraft. Craft the goal item. Call the act tool with one command per turn:
+- get N ITEM: gather a base item, e.g. "get 2 oak log"
+- craft N ITEM using M INGREDIENT, ...: use one of the crafting commands, e.g. "craft 4 oak planks using 1 oak log"
+The game ends when you hold the goal item."""
+
+
+class CompactTextCraft(TextCraftEnv):
+    """TextCraft with shorter instructions (same game, same recipes, same reward)."""
+
+    system_prompt = COMPACT_PROMPT
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=None, help="run folder (default runs/train_recorded/<UTC time>)")
+    p.add_argument("--train-tasks", type=int, default=160)
+    p.add_argument("--heldout-tasks", type=int, default=32)
+    p.add_argument("--distractors", type=int, default=4)
+    p.add_argument("--compact-prompt", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--sft-epochs", type=float, default=1.0)
+    p.add_argument("--sft-lr", type=float, default=2e-4)
+    p.add_argument("--grpo-steps", type=int, default=30)
+    p.add_argument("--grpo-prompts", type=int, default=2, help="tasks per GRPO step")
+    p.add_argument("--generations", type=int, default=4, help="episodes per task (GRPO group size)")
+    p.add_argument("--grpo-lr", type=float, default=5e-5)
+    p.add_argument("--beta", type=float, default=0.02)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--horizon", default="3,5", help="StepwiseHorizon rounds")
+    p.add_argument("--every", type=int, default=None, help="steps per round (default: steps / rounds)")
+    p.add_argument("--max-turn-tokens", type=int, default=48)
+    p.add_argument("--max-completion", type=int, default=256)
+    p.add_argument("--eval-turns", type=int, default=5)
+    p.add_argument("--eval-samples", type=int, default=4)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--micro-batch", type=int, default=2, help="sequences per forward/backward (memory)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stop-after", default=None, help="stop after this stage (for calibration)")
+    return p.parse_args(argv)
+
+
+class Run:
+    """The run folder: stage results as JSON, skipped when present."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def done(self, stage: str) -> dict[str, Any] | None:
+        path = self.folder / f"{stage}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def save(self, stage: str, data: dict[str, Any]) -> dict[str, Any]:
+        (self.folder / f"{stage}.json").write_text(json.dumps(data, indent=2, default=str))
+        return data
+
+
+def say(text: str) -> None:
+    print(f"[{datetime.now(UTC).strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def evaluate_stage(run: Run, stage: str, env: Any, model: Any, tasks: list, args: argparse.Namespace) -> dict[str, Any]:
+    from agent_gym.train import evaluate
+
+    if (done := run.done(stage)) is not None:
+        return done
+    say(f"{stage}: {len(tasks)} held-out tasks, greedy and {args.eval_samples} sampled episodes each")
+    t0 = time.perf_counter()
+    store = run.folder / "eval_trajectories.jsonl"
+    common = {"max_turns": args.eval_turns, "max_turn_tokens": args.max_turn_tokens, "store": store}
+    greedy = evaluate(env, model, tasks, label=f"{stage}-greedy", **common)
+    sampled = evaluate(env, model, tasks, n=args.eval_samples, temperature=args.temperature, seed=args.seed,
+                       label=f"{stage}-sampled", **common)
+    result = {"greedy": greedy.summary, "sampled": sampled.summary, "seconds": time.perf_counter() - t0}
+    say(f"{stage}: {json.dumps(result)}")
+    return run.save(stage, result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from agent_gym.local_model import prepare_local_model
+    from agent_gym.synth import synthesize
+    from agent_gym.train import StepwiseHorizon, grpo, grpo_config, lora_config, sft, sft_config
+
+    folder = Path(args.out or ROOT / "runs" / "train_recorded" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
+    run = Run(folder)
+    (folder / "args.json").write_text(json.dumps(vars(args), indent=2))
+    say(f"run folder {folder}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    env = CompactTextCraft() if args.compact_prompt else TextCraftEnv()
+    train_tasks = make_tasks(depths=(1,), seeds=range(args.train_tasks), distractors=args.distractors)
+    heldout = make_tasks(depths=(1,), seeds=range(10_000, 10_000 + args.heldout_tasks), distractors=args.distractors)
+    base = prepare_local_model()
+
+    if run.done("synth") is None:
+        t0 = time.perf_counter()
+        data = synthesize(env, env.expert(), train_tasks, out=folder / "sft_data", progress=False, max_turns=10)
+        run.save("synth", {"examples": len(data.kept), "seen": len(data.seen), "seconds": time.perf_counter() - t0})
+    say(f"synth: {run.done('synth')}")
+    if args.stop_after == "synth":
+        return 0
+
+    evaluate_stage(run, "eval_base", env, base, heldout, args)
+    if args.stop_after == "eval_base":
+        return 0
+
+    sft_dir = folder / "sft" / "model"
+    if run.done("sft") is None:
+        shutil.rmtree(folder / "sft", ignore_errors=True)
+        from datasets import load_dataset
+
+        from agent_gym.synth import sft_features
+
+        dataset = load_dataset("json", data_files=str(folder / "sft_data" / "sft.jsonl"), features=sft_features(), split="train")
+        say(f"sft: {len(dataset)} examples, {args.sft_epochs} epoch(s), LoRA r=16, lr {args.sft_lr}")
+        t0 = time.perf_counter()
+        config = sft_config(folder / "sft", num_train_epochs=args.sft_epochs, learning_rate=args.sft_lr, seed=args.seed,
+                            per_device_train_batch_size=args.micro_batch, gradient_accumulation_steps=8 // args.micro_batch)
+        result = sft(dataset, base, config, peft_config=lora_config())
+        run.save("sft", {"metrics": result.metrics, "model_dir": str(result.model_dir), "seconds": time.perf_counter() - t0})
+    say(f"sft: {run.done('sft')}")
+    if args.stop_after == "sft":
+        return 0
+
+    evaluate_stage(run, "eval_sft", env, sft_dir, heldout, args)
+    if args.stop_after == "eval_sft":
+        return 0
+
+    grpo_dir = folder / "grpo"
+    if run.done("grpo") is None:
+        shutil.rmtree(grpo_dir, ignore_errors=True)  # an interrupted attempt: start the stage over
+        rounds = [int(x) for x in args.horizon.split(",")]
+        every = args.every or max(1, -(-args.grpo_steps // len(rounds)))
+        config = grpo_config(grpo_dir, max_steps=args.grpo_steps, num_generations=args.generations,
+                             per_device_train_batch_size=args.micro_batch,
+                             gradient_accumulation_steps=args.grpo_prompts * args.generations // args.micro_batch,
+                             max_completion_length=args.max_completion, learning_rate=args.grpo_lr, beta=args.beta,
+                             temperature=args.temperature, seed=args.seed)
+        say(f"grpo: {args.grpo_steps} steps x {args.grpo_prompts} tasks x {args.generations} episodes, "
+            f"horizon {rounds} every {every} steps")
+        t0 = time.perf_counter()
+        result = grpo(env, sft_dir, train_tasks, config, horizon=StepwiseHorizon(rounds, every), peft_config=lora_config(),
+                      max_turn_tokens=args.max_turn_tokens)
+        run.save("grpo", {"output_dir": str(result.output_dir), "metrics": str(result.metrics_path),
+                          "history": result.rollout.history, "seconds": time.perf_counter() - t0})
+    say("grpo: done")
+    if args.stop_after == "grpo":
+        return 0
+
+    evaluate_stage(run, "eval_grpo", env, grpo_dir, heldout, args)
+    report(run, args)
+    return 0
+
+
+def report(run: Run, args: argparse.Namespace) -> None:
+    """Print the table, write summary.json/summary.md and the figures."""
+    from agent_gym.train import read_metrics
+
+    stages = [("base", "eval_base"), ("SFT", "eval_sft"), ("SFT+GRPO", "eval_grpo")]
+    rows = []
+    for label, stage in stages:
+        data = run.done(stage)
+        rows.append({"model": label, "valid_tool_calls": data["greedy"]["valid_tool_call_rate"],
+                     "success_greedy": data["greedy"]["success_rate"], "success_sampled": data["sampled"]["success_rate"],
+                     "valid_tool_calls_sampled": data["sampled"]["valid_tool_call_rate"],
+                     "mean_turns_greedy": data["greedy"]["mean_turns"]})
+    metrics = read_metrics(run.folder / "grpo" / "metrics.jsonl")
+    steps = metrics[metrics["env/horizon"].notna()] if "env/horizon" in metrics else metrics
+    zero = steps["frac_reward_zero_std"].tolist() if len(steps) else []
+    training = {
+        "steps": len(steps),
+        "steps_with_reward_variance": sum(z < 1.0 for z in zero),
+        "mean_zero_variance_group_fraction": sum(zero) / max(len(zero), 1),
+        "train_success_first_5": steps["env/success"].head(5).mean() if len(steps) else None,
+        "train_success_last_5": steps["env/success"].tail(5).mean() if len(steps) else None,
+        "horizon_per_step": steps["env/horizon"].tolist() if len(steps) else [],
+    }
+    summary = {"heldout": rows, "grpo_training": training, "args": vars(args),
+               "seconds": {s: (run.done(s) or {}).get("seconds") for s in ("synth", "eval_base", "sft", "eval_sft", "grpo", "eval_grpo")}}
+    (run.folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    lines = [f"| model | valid tool calls | success (greedy) | success (sampled T={args.temperature:.1f}) |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r['model']} | {r['valid_tool_calls']:.0%} | {r['success_greedy']:.0%} | {r['success_sampled']:.0%} |" for r in rows]
+    lines += ["", f"GRPO: {training['steps']} steps, {training['steps_with_reward_variance']} with non-zero within-group "
+              f"reward variance; mean zero-variance group fraction {training['mean_zero_variance_group_fraction']:.2f}; "
+              f"training-batch success, mean of the first 5 steps {_pct(training['train_success_first_5'])}, "
+              f"of the last 5 {_pct(training['train_success_last_5'])}."]
+    (run.folder / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+    figures(run.folder, rows, steps)
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def figures(folder: Path, rows: list[dict[str, Any]], steps: Any) -> None:
+    """before/SFT/GRPO bars and the GRPO curves, as PNG (matplotlib) and HTML (plotly)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+
+    from agent_gym.train import metrics_figure
+
+    keys = [("valid_tool_calls", "valid tool calls"), ("success_greedy", "success (greedy)"), ("success_sampled", "success (sampled)")]
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.25
+    for i, (key, label) in enumerate(keys):
+        values = [r[key] for r in rows]
+        bars = ax.bar([x + (i - 1) * width for x in range(len(rows))], values, width, label=label)
+        ax.bar_label(bars, labels=[f"{v:.0%}" for v in values], fontsize=8)
+    ax.set_xticks(range(len(rows)), [r["model"] for r in rows])
+    ax.set_ylim(0, 1.1)
+    ax.set_title("TextCraft held-out tasks: embedded 135M model")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(folder / "heldout.png", dpi=120)
+    bars = go.Figure([go.Bar(name=label, x=[r["model"] for r in rows], y=[r[key] for r in rows]) for key, label in keys])
+    bars.update_layout(barmode="group", title="TextCraft held-out tasks", yaxis_range=[0, 1.05])
+    bars.write_html(folder / "heldout.html", include_plotlyjs="cdn")
+
+    fig, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
+    x = steps["step"]
+    axes[0].plot(x, steps["env/success"], marker="o", label="success")
+    axes[0].plot(x, steps["reward"], marker=".", label="reward")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("GRPO training batches")
+    axes[1].bar(x, steps["frac_reward_zero_std"], color="tab:red")
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_ylabel("zero-variance\ngroup fraction")
+    axes[2].step(x, steps["env/horizon"], where="post", label="horizon (max turns)")
+    axes[2].plot(x, steps["env/turns"], marker=".", label="mean turns")
+    axes[2].legend(fontsize=8)
+    axes[2].set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(folder / "grpo_training.png", dpi=120)
+    metrics_figure(folder / "grpo" / "metrics.jsonl").write_html(folder / "grpo_training.html", include_plotlyjs="cdn")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
