@@ -244,10 +244,11 @@ class OpenAIPolicy:
         return parsed
 
     async def aclose(self) -> None:
-        """Close the HTTP clients."""
-        for client in self._clients.values():
+        """Close the HTTP client of the running event loop (clients of other loops are theirs to close;
+        those of loops that have ended are dropped)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
             await client.close()
-        self._clients.clear()
 
 
 _OPTION_KEYS = {"extra_headers": "headers", "extra_query": "params", "timeout": "timeout"}

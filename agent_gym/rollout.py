@@ -289,6 +289,17 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     return box["value"]
 
 
+async def closing_policy(policy: Policy, coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro`, then close the policy's HTTP client of this loop (the sync twins run each call on
+    a loop of their own, so nothing else will reuse it)."""
+    try:
+        return await coro
+    finally:
+        close = getattr(policy, "aclose", None)
+        if callable(close):
+            await close()
+
+
 def run_rollouts_sync(
     env: Environment,
     policy: Policy,
@@ -306,8 +317,11 @@ def run_rollouts_sync(
 ) -> list[Trajectory]:
     """`run_rollouts` for scripts and notebook cells (works inside Jupyter's running loop)."""
     return run_sync(
-        run_rollouts(
-            env, policy, tasks, n=n, max_concurrency=max_concurrency, store=store, max_turns=max_turns,
-            timeout=timeout, seed=seed, retry_failed=retry_failed, progress=progress, on_result=on_result,
+        closing_policy(
+            policy,
+            run_rollouts(
+                env, policy, tasks, n=n, max_concurrency=max_concurrency, store=store, max_turns=max_turns,
+                timeout=timeout, seed=seed, retry_failed=retry_failed, progress=progress, on_result=on_result,
+            ),
         )
     )

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ..env import Environment
 from ..errors import ConfigError
 from ..policy import Policy
-from ..rollout import job_key, run_rollouts, run_sync
+from ..rollout import closing_policy, job_key, run_rollouts, run_sync
 from ..store import TrajectoryStore
 from ..types import Task, Trajectory
 from .card import write_card
@@ -132,9 +132,13 @@ def synthesize(
     are read from the ledger, the rest run, and the files are rebuilt.
     """
     return run_sync(
-        synthesize_async(
-            env, teacher, tasks, out=out, samples_per_task=samples_per_task, filters=filters, formats=formats,
-            max_concurrency=max_concurrency, max_turns=max_turns, seed=seed, think_type=think_type, progress=progress,
+        closing_policy(
+            teacher,
+            synthesize_async(
+                env, teacher, tasks, out=out, samples_per_task=samples_per_task, filters=filters, formats=formats,
+                max_concurrency=max_concurrency, max_turns=max_turns, seed=seed, think_type=think_type,
+                progress=progress,
+            ),
         )
     )
 
