@@ -12,14 +12,15 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "00_quickstart.ip
 
 
 def deterministic_view(path: Path) -> list[dict]:
-    """Trajectories without wall-clock fields (timings differ run to run by nature)."""
+    """Trajectories without wall-clock fields, in job-key order (both vary run to run by nature:
+    the store appends episodes in the order they finish)."""
     out = []
     for t in TrajectoryStore(path).read():
         record = t.model_dump(mode="json", exclude={"started_at", "seconds"})
         for step in record["steps"]:
             step.pop("policy_seconds"), step.pop("env_seconds")
         out.append(record)
-    return out
+    return sorted(out, key=lambda r: r["job_key"])
 
 
 def test_quickstart_with_the_expert_leaves_notebook_html_widget_and_dataset(tmp_path):

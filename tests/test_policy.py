@@ -70,8 +70,9 @@ def test_missing_key_and_bad_settings_are_clear(monkeypatch):
 
 @pytest.mark.parametrize("fault", ["429", "500", "malformed", "timeout", "disconnect"])
 async def test_persistent_faults_become_a_recorded_policy_error(fault):
-    with serve_scripted(fault_rate=1.0, faults=[fault], timeout_delay=2.0) as s:
-        policy = OpenAIPolicy("scripted", base_url=s.base_url, max_retries=1, timeout=0.5)
+    # The client's timeout leaves a busy machine time to deliver each request before giving up on it.
+    with serve_scripted(fault_rate=1.0, faults=[fault], timeout_delay=6.0) as s:
+        policy = OpenAIPolicy("scripted", base_url=s.base_url, max_retries=1, timeout=2.0)
         t = (await run_rollouts(ENV, policy, TASKS[:1], progress=False))[0]
         stats = s.stats()
     assert t.error is not None and t.error.kind == "PolicyError"
