@@ -11,7 +11,10 @@ an interrupted run resumes where it stopped):
 2. eval_base — the embedded model (SmolLM2-135M-Instruct) on held-out tasks (other seeds).
 3. sft — LoRA SFT on the expert data (assistant turns only), merged into a full model.
 4. eval_sft — the SFT model on the held-out tasks.
-5. grpo — multi-turn GRPO (LoRA) from the SFT model, StepwiseHorizon turn limits, sampling at T=1.
+5. grpo — multi-turn GRPO (LoRA) from the SFT model, StepwiseHorizon turn limits, sampling at
+   `--train-temperature`. Reward: the game's (1 when the goal is crafted) plus `--progress-reward` times
+   the fraction of turns the game accepted as a command — a shaped term, so that groups in which every
+   episode fails still rank careful play above noise.
 6. eval_grpo — the GRPO model on the held-out tasks.
 
 Held-out figures: valid tool calls (the first turn is a well-formed call of `act` with valid arguments),
@@ -69,7 +72,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--generations", type=int, default=4, help="episodes per task (GRPO group size)")
     p.add_argument("--grpo-lr", type=float, default=5e-5)
     p.add_argument("--beta", type=float, default=0.02)
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampled held-out evaluation")
+    p.add_argument("--train-temperature", type=float, default=0.7, help="GRPO sampling")
+    p.add_argument("--progress-reward", type=float, default=0.2, help="weight of the accepted-commands term")
     p.add_argument("--horizon", default="3,5", help="StepwiseHorizon rounds")
     p.add_argument("--every", type=int, default=None, help="steps per round (default: steps / rounds)")
     p.add_argument("--max-turn-tokens", type=int, default=48)
@@ -97,6 +102,21 @@ class Run:
     def save(self, stage: str, data: dict[str, Any]) -> dict[str, Any]:
         (self.folder / f"{stage}.json").write_text(json.dumps(data, indent=2, default=str))
         return data
+
+
+def accepted_commands(weight: float) -> Any:
+    """A TRL reward function: `weight` x the fraction of an episode's turns that the game accepted as a
+    command (a well-formed `act` call naming a real item and the right ingredients)."""
+
+    def progress(prompts: list[Any], completions: list[Any], trajectory: list[Any], **_: Any) -> list[float]:
+        scores = []
+        for t in trajectory:
+            accepted = sum(1 for s in t.steps if s.info.get("commands") and not s.info.get("invalid"))
+            scores.append(weight * accepted / max(len(t.steps), 1))
+        return scores
+
+    progress.__name__ = "accepted_commands"
+    return progress
 
 
 def say(text: str) -> None:
@@ -182,12 +202,13 @@ def main(argv: list[str] | None = None) -> int:
                              per_device_train_batch_size=args.micro_batch,
                              gradient_accumulation_steps=args.grpo_prompts * args.generations // args.micro_batch,
                              max_completion_length=args.max_completion, learning_rate=args.grpo_lr, beta=args.beta,
-                             temperature=args.temperature, seed=args.seed)
+                             temperature=args.train_temperature, seed=args.seed)
         say(f"grpo: {args.grpo_steps} steps x {args.grpo_prompts} tasks x {args.generations} episodes, "
-            f"horizon {rounds} every {every} steps")
+            f"horizon {rounds} every {every} steps, T={args.train_temperature}, progress reward {args.progress_reward}")
         t0 = time.perf_counter()
+        shaping = [accepted_commands(args.progress_reward)] if args.progress_reward else []
         result = grpo(env, sft_dir, train_tasks, config, horizon=StepwiseHorizon(rounds, every), peft_config=lora_config(),
-                      max_turn_tokens=args.max_turn_tokens)
+                      max_turn_tokens=args.max_turn_tokens, reward_funcs=shaping)
         run.save("grpo", {"output_dir": str(result.output_dir), "metrics": str(result.metrics_path),
                           "history": result.rollout.history, "seconds": time.perf_counter() - t0})
     say("grpo: done")

@@ -30,6 +30,8 @@ def test_quickstart_with_the_expert_leaves_notebook_html_widget_and_dataset(tmp_
     assert "application/vnd.jupyter.widget-view+json" in json.dumps(executed)
     assert len(TrajectoryStore(run_dir / "trajectories.jsonl").read()) == 3 * 2 + 3
     assert (run_dir / "dataset" / "sft.jsonl").read_text().count("\n") == 3
+    assert (run_dir / "sft" / "adapter" / "adapter_model.safetensors").exists()  # the closing training step
+    assert "1 SFT step(s): loss" in json.dumps(executed)
 
 
 @pytest.mark.slow

@@ -124,7 +124,9 @@ def lab_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     notebooks = root / "notebooks"
     notebooks.mkdir()
-    shutil.copy(ROOT / "notebooks" / "02_inspect_rollouts.ipynb", notebooks)
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):  # a copy, as a user's checkout would have
+        shutil.copy(notebook, notebooks)
+    (root / "benchmarks").symlink_to(ROOT / "benchmarks")  # 07 finds `benchmarks/` beside its folder
     write_lab_notebook(notebooks / "lab_widgets.ipynb", root / "live.jsonl")
     settings = root / "settings"  # every cell stays in the DOM (no windowing); no news pop-up
     for name, value in {"notebook-extension/tracker": {"windowingMode": "none"},
