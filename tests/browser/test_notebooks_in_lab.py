@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ def test_notebook_runs_top_to_bottom_in_jupyterlab(name, page, lab_server, artif
         page.keyboard.press("Control+s")
         page.wait_for_function("!document.querySelector('.lm-TabBar-tab.jp-mod-dirty')", timeout=60_000)
     finally:
-        page.screenshot(path=shot, full_page=True)
+        page.screenshot(path=shot)
+        shut_down_kernels(lab_server)  # each notebook's kernel holds its models; free them for the next
     saved = json.loads((lab_server.root / "notebooks" / name).read_text())
     code = [c for c in saved["cells"] if c["cell_type"] == "code"]
     errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
@@ -47,3 +49,12 @@ def test_notebook_runs_top_to_bottom_in_jupyterlab(name, page, lab_server, artif
     assert not not_run, f"{name}: code cells {not_run} did not run (screenshot {shot})"
     assert sum(bool(c["outputs"]) for c in code) >= 3, f"{name} showed almost nothing"
     assert not page.problems, page.problems
+
+
+def shut_down_kernels(lab) -> None:
+    """Stop every kernel of the lab server through its REST API."""
+    with urllib.request.urlopen(f"{lab.url}/api/kernels?token={lab.token}", timeout=30) as response:
+        kernels = json.load(response)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}?token={lab.token}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
