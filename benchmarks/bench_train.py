@@ -13,7 +13,9 @@ completion length per sequence:
 A step is timed from `on_step_begin` to `on_step_end` (generation, environment, loss, backward,
 optimizer). The row is the median ratio multi/single with its spread; the issue's target is <= 1.15.
 The multi-turn side generates fewer tokens (T*k, the e environment tokens are prefilled) but calls
-`generate` T times and re-reads the whole context each turn (no KV cache across turns).
+`generate` T times and re-reads the whole context each turn (no KV cache across turns). A second
+single-turn trainer generates exactly T*k tokens (equal *generated* tokens, a shorter sequence to train
+on): the ratio against it is the price of the turns themselves, the stricter comparison.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     common = {"max_steps": 1, "num_generations": group, "per_device_train_batch_size": prompts * group,
               "gradient_accumulation_steps": 1, "seed": 0,
               "logging_steps": 1000, "beta": 0.0}
-    multi_timer, single_timer = StepTimer(), StepTimer()
+    multi_timer, single_timer, generated_timer = StepTimer(), StepTimer(), StepTimer()
     multi, rollout, _ = build_grpo_trainer(
         env, model_dir, tasks, grpo_config(out / "multi", max_completion_length=length,
                                            generation_kwargs={"min_new_tokens": k}, **common),
@@ -126,13 +128,21 @@ def run(quick: bool) -> list[dict[str, Any]]:
         model=model_dir, reward_funcs=[random_reward], processing_class=tokenizer, peft_config=lora_config(),
         args=grpo_config(out / "single", max_completion_length=length, generation_kwargs={"min_new_tokens": length}, **common),
         train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[single_timer])
+    generated = turns * k
+    same_generated = GRPOTrainer(
+        model=model_dir, reward_funcs=[random_reward], processing_class=tokenizer, peft_config=lora_config(),
+        args=grpo_config(out / "single_gen", max_completion_length=generated,
+                         generation_kwargs={"min_new_tokens": generated}, **common),
+        train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[generated_timer])
     print(f"bench_train: T={turns} turns x k={k} generated + e={e} env tokens = L={length}; "
           f"{prompts}x{group} sequences; {repeats} repeats + 1 warm-up; {_load()}", flush=True)
     torch.manual_seed(0)
     for _ in range(repeats + 1):  # the first pair warms up
         multi.train()
         single.train()
+        same_generated.train()
     ratios = [m / s for m, s in zip(multi_timer.seconds[1:], single_timer.seconds[1:], strict=True)]
+    generated_ratios = [m / s for m, s in zip(multi_timer.seconds[1:], generated_timer.seconds[1:], strict=True)]
     rollout_share = statistics.fmean(h["seconds"] for h in rollout.history[1:]) / statistics.median(multi_timer.seconds[1:])
     lengths = {len(t.messages) for t in rollout.store.read()} if rollout.store else set()
     params = {"turns": turns, "k": k, "env_tokens": e, "completion_tokens": length, "sequences": prompts * group}
@@ -140,11 +150,17 @@ def run(quick: bool) -> list[dict[str, Any]]:
     return [
         row(BENCHMARK, f"multi-turn / single-turn GRPO step time (T={turns}, L={length})", unit="x", note=note,
             target="<= 1.15", params=params, **summarize(ratios)),
+        row(BENCHMARK, f"multi-turn / single-turn GRPO step time, equal generated tokens ({generated})", unit="x",
+            note=f"single-turn generates {generated} tokens/seq, multi-turn the same in {turns} turns plus "
+            f"{(turns - 1) * e} env tokens; {_load()}", target="<= 1.15", params=params, **summarize(generated_ratios)),
         row(BENCHMARK, "multi-turn GRPO step", unit="s", note=f"generation+env+loss+backward+optimizer; rollout is "
             f"{rollout_share:.0%} of it; {len(lengths) and max(lengths)} messages/episode", params=params,
             **summarize(multi_timer.seconds[1:])),
         row(BENCHMARK, "single-turn TRL GRPO step", unit="s", note=f"trl.GRPOTrainer, {length} generated tokens/seq",
             params=params, **summarize(single_timer.seconds[1:])),
+        row(BENCHMARK, f"single-turn TRL GRPO step, {generated} tokens", unit="s",
+            note=f"trl.GRPOTrainer, {generated} generated tokens/seq", params=params,
+            **summarize(generated_timer.seconds[1:])),
     ]
 
 
