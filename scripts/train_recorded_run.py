@@ -13,8 +13,8 @@ an interrupted run resumes where it stopped):
 4. eval_sft — the SFT model on the held-out tasks.
 5. grpo — multi-turn GRPO (LoRA) from the SFT model, StepwiseHorizon turn limits, sampling at
    `--train-temperature`. Reward: the game's (1 when the goal is crafted) plus `--progress-reward` times
-   the fraction of turns the game accepted as a command — a shaped term, so that groups in which every
-   episode fails still rank careful play above noise.
+   a shaped term (`--shaping`): the fraction of turns the game accepted as a command, or the fraction of
+   the goal's plan achieved — so that groups in which every episode fails still rank play.
 6. eval_grpo — the GRPO model on the held-out tasks.
 
 Held-out figures: valid tool calls (the first turn is a well-formed call of `act` with valid arguments),
@@ -74,7 +74,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--beta", type=float, default=0.02)
     p.add_argument("--temperature", type=float, default=1.0, help="sampled held-out evaluation")
     p.add_argument("--train-temperature", type=float, default=0.7, help="GRPO sampling")
-    p.add_argument("--progress-reward", type=float, default=0.2, help="weight of the accepted-commands term")
+    p.add_argument("--progress-reward", type=float, default=0.2, help="weight of the shaped term")
+    p.add_argument("--shaping", choices=("accepted", "plan"), default="accepted",
+                   help="shaped term: the fraction of turns the game accepted, or of the goal's plan achieved")
     p.add_argument("--horizon", default="3,5", help="StepwiseHorizon rounds")
     p.add_argument("--every", type=int, default=None, help="steps per round (default: steps / rounds)")
     p.add_argument("--max-turn-tokens", type=int, default=48)
@@ -116,6 +118,31 @@ def accepted_commands(weight: float) -> Any:
         return scores
 
     progress.__name__ = "accepted_commands"
+    return progress
+
+
+def plan_progress(weight: float) -> Any:
+    """A TRL reward function: `weight` x the fraction of the items on the expert's plan for the goal
+    (the base items to gather, the intermediate and goal items to craft) that the episode obtained.
+    Gathering a distractor recipe's items earns nothing."""
+    import re
+
+    from agent_gym.envs.text_game import opening_text
+    from agent_gym.envs.textcraft import parse_opening, plan
+
+    obtained = re.compile(r"^(?:Got|Crafted) \d+ (.+?)\.")
+
+    def progress(prompts: list[Any], completions: list[Any], trajectory: list[Any], **_: Any) -> list[float]:
+        scores = []
+        for t in trajectory:
+            goal, recipes = parse_opening(opening_text(t.messages))
+            wanted = {command.split(" using ")[0].split(" ", 2)[2] for command in plan(goal, recipes)}
+            got = {m.group(1) for message in t.messages if message.role == "tool"
+                   if (m := obtained.match(message.content or ""))}
+            scores.append(weight * len(wanted & got) / len(wanted))
+        return scores
+
+    progress.__name__ = "plan_progress"
     return progress
 
 
@@ -204,9 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                              max_completion_length=args.max_completion, learning_rate=args.grpo_lr, beta=args.beta,
                              temperature=args.train_temperature, seed=args.seed)
         say(f"grpo: {args.grpo_steps} steps x {args.grpo_prompts} tasks x {args.generations} episodes, "
-            f"horizon {rounds} every {every} steps, T={args.train_temperature}, progress reward {args.progress_reward}")
+            f"horizon {rounds} every {every} steps, T={args.train_temperature}, {args.shaping} reward x{args.progress_reward}")
         t0 = time.perf_counter()
-        shaping = [accepted_commands(args.progress_reward)] if args.progress_reward else []
+        shaped = plan_progress if args.shaping == "plan" else accepted_commands
+        shaping = [shaped(args.progress_reward)] if args.progress_reward else []
         result = grpo(env, sft_dir, train_tasks, config, horizon=StepwiseHorizon(rounds, every), peft_config=lora_config(),
                       max_turn_tokens=args.max_turn_tokens, reward_funcs=shaping)
         run.save("grpo", {"output_dir": str(result.output_dir), "metrics": str(result.metrics_path),

@@ -35,3 +35,17 @@ def test_accepted_commands_counts_the_turns_the_game_accepted():
     assert scores[0] == 0.2  # every command of the expert's plan was accepted
     assert abs(scores[1] - 0.2 / 3) < 1e-9  # of 3 turns: an unknown item, no call at all, one accepted command
     assert script.accepted_commands(0.2).__name__ == "accepted_commands"
+
+
+def test_plan_progress_rewards_the_goals_items_not_the_distractors():
+    script = load_script()
+    task = make_task(1, seed=3, distractors=4)
+    expert = run_rollouts_sync(TextCraftEnv(), TextCraftEnv().expert(), [task], progress=False, max_turns=10)[0]
+    commands = [c.arguments["command"] for m in expert.messages for c in m.tool_calls]
+    first_get = next(c for c in commands if c.startswith("get "))
+    half = run_rollouts_sync(TextCraftEnv(), ScriptedPolicy([act(first_get), act("get 1 dirt")]), [task],
+                             progress=False, max_turns=2)[0]
+    wanted = {c.split(" using ")[0].split(" ", 2)[2] for c in commands}
+    score = script.plan_progress(0.5)
+    full, partial = score(prompts=[None] * 2, completions=[None] * 2, trajectory=[expert, half])
+    assert full == 0.5 and abs(partial - 0.5 / len(wanted)) < 1e-9 and len(wanted) >= 2
