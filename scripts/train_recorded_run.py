@@ -290,16 +290,25 @@ def _pct(value: Any) -> str:
 
 
 def figures(folder: Path, rows: list[dict[str, Any]], steps: Any) -> None:
-    """before/SFT/GRPO bars and the GRPO curves, as PNG (matplotlib) and HTML (plotly)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """before/SFT/GRPO bars and the GRPO curves, as PNG (matplotlib, when installed) and HTML (plotly)."""
     import plotly.graph_objects as go
 
     from agent_gym.train import metrics_figure
 
     keys = [("valid_tool_calls", "valid tool calls"), ("success_greedy", "success (greedy)"), ("success_sampled", "success (sampled)")]
+    bars = go.Figure([go.Bar(name=label, x=[r["model"] for r in rows], y=[r[key] for r in rows]) for key, label in keys])
+    bars.update_layout(barmode="group", title="TextCraft held-out tasks", yaxis_range=[0, 1.05])
+    bars.write_html(folder / "heldout.html", include_plotlyjs="cdn")
+    metrics_figure(folder / "grpo" / "metrics.jsonl").write_html(folder / "grpo_training.html", include_plotlyjs="cdn")
+    try:
+        import matplotlib
+    except ImportError:
+        say("matplotlib is not installed: HTML figures only")
+        return
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.25
     for i, (key, label) in enumerate(keys):
@@ -312,9 +321,6 @@ def figures(folder: Path, rows: list[dict[str, Any]], steps: Any) -> None:
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(folder / "heldout.png", dpi=120)
-    bars = go.Figure([go.Bar(name=label, x=[r["model"] for r in rows], y=[r[key] for r in rows]) for key, label in keys])
-    bars.update_layout(barmode="group", title="TextCraft held-out tasks", yaxis_range=[0, 1.05])
-    bars.write_html(folder / "heldout.html", include_plotlyjs="cdn")
 
     fig, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
     x = steps["step"]
@@ -331,7 +337,6 @@ def figures(folder: Path, rows: list[dict[str, Any]], steps: Any) -> None:
     axes[2].set_xlabel("step")
     fig.tight_layout()
     fig.savefig(folder / "grpo_training.png", dpi=120)
-    metrics_figure(folder / "grpo" / "metrics.jsonl").write_html(folder / "grpo_training.html", include_plotlyjs="cdn")
 
 
 if __name__ == "__main__":
