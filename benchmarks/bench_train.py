@@ -124,16 +124,16 @@ def run(quick: bool) -> list[dict[str, Any]]:
         max_turn_tokens=k, callbacks=[multi_timer], processing_class=tokenizer)
     texts = [renderer.render(renderer.chat([system("Think step by step."), user(t.prompt)]), generation_prompt=True)
              for t in tasks]
-    single = GRPOTrainer(
-        model=model_dir, reward_funcs=[random_reward], processing_class=tokenizer, peft_config=lora_config(),
-        args=grpo_config(out / "single", max_completion_length=length, generation_kwargs={"min_new_tokens": length}, **common),
-        train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[single_timer])
+    def single_turn(name: str, tokens: int, timer: StepTimer) -> Any:
+        """TRL's own GRPOTrainer generating exactly `tokens` tokens per completion."""
+        return GRPOTrainer(
+            model=model_dir, reward_funcs=[random_reward], processing_class=tokenizer, peft_config=lora_config(),
+            args=grpo_config(out / name, max_completion_length=tokens, generation_kwargs={"min_new_tokens": tokens}, **common),
+            train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[timer])
+
     generated = turns * k
-    same_generated = GRPOTrainer(
-        model=model_dir, reward_funcs=[random_reward], processing_class=tokenizer, peft_config=lora_config(),
-        args=grpo_config(out / "single_gen", max_completion_length=generated,
-                         generation_kwargs={"min_new_tokens": generated}, **common),
-        train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[generated_timer])
+    single = single_turn("single", length, single_timer)
+    same_generated = single_turn("single_gen", generated, generated_timer)
     print(f"bench_train: T={turns} turns x k={k} generated + e={e} env tokens = L={length}; "
           f"{prompts}x{group} sequences; {repeats} repeats + 1 warm-up; {_load()}", flush=True)
     torch.manual_seed(0)

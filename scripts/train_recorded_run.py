@@ -33,6 +33,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -239,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                       max_turn_tokens=args.max_turn_tokens, reward_funcs=shaping)
         run.save("grpo", {"output_dir": str(result.output_dir), "metrics": str(result.metrics_path),
                           "history": result.rollout.history, "seconds": time.perf_counter() - t0})
+        del result  # the trainer (model, optimizer, reference) is not needed to evaluate the saved adapter
+        gc.collect()
     say("grpo: done")
     if args.stop_after == "grpo":
         return 0

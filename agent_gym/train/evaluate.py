@@ -9,7 +9,6 @@ the headline numbers: success rate, mean reward, turns, valid tool calls (first 
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,18 +112,15 @@ def evaluate(
 
 def load_checkpoint(checkpoint: Any) -> tuple[Any, Any, str]:
     """(model in eval mode, tokenizer, name) of a folder, an adapter folder, a loaded model or a run."""
-    from .grpo import GRPORun, load_tokenizer
+    from .grpo import GRPORun, load_tokenizer, resolve_model
     from .sft import SFTRun
 
     if isinstance(checkpoint, SFTRun):
         checkpoint = checkpoint.model_dir
     if isinstance(checkpoint, GRPORun):
         return checkpoint.trainer.model.eval(), checkpoint.trainer.processing_class, str(checkpoint.output_dir)
-    if checkpoint is None:
-        from ..local_model import prepare_local_model
-
-        checkpoint = prepare_local_model()
-    if isinstance(checkpoint, (str, os.PathLike)):
+    checkpoint = resolve_model(checkpoint)
+    if isinstance(checkpoint, str):
         import torch
 
         path = Path(checkpoint)

@@ -65,6 +65,15 @@ def task_dataset(tasks: Sequence[Task]) -> Any:
     return Dataset.from_dict({"prompt": [t.id for t in tasks]})
 
 
+def resolve_model(model: Any) -> Any:
+    """None -> the embedded model's folder; a path -> its string; a loaded model as it is."""
+    if model is None:
+        from ..local_model import prepare_local_model
+
+        model = prepare_local_model()
+    return str(model) if isinstance(model, os.PathLike) else model
+
+
 def load_tokenizer(model: Any) -> Any:
     """The tokenizer of a model folder or loaded model, left-padded with a pad token (as TRL wants)."""
     from transformers import AutoTokenizer
@@ -107,12 +116,7 @@ def build_grpo_trainer(
     tasks = list(tasks)
     if not tasks:
         raise ConfigError("grpo needs at least one task.")
-    if model is None:
-        from ..local_model import prepare_local_model
-
-        model = prepare_local_model()
-    if isinstance(model, os.PathLike):
-        model = str(model)
+    model = resolve_model(model)
     tokenizer = processing_class or load_tokenizer(model)
     if not isinstance(model, str) and peft_config is None and not any(p.requires_grad for p in model.parameters()):
         model.requires_grad_(True)  # e.g. a merged LoRA model: merging leaves every weight frozen

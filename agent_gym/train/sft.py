@@ -12,14 +12,13 @@ a `SynthesisResult`, a `datasets.Dataset`, or a list of such rows. With `assista
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .grpo import load_tokenizer
+from .grpo import load_tokenizer, resolve_model
 
 
 @dataclass
@@ -62,12 +61,7 @@ def sft(dataset: Any, model: Any, config: Any, *, peft_config: Any = None, merge
 
     if not isinstance(config, SFTConfig):
         raise ConfigError("config must be a trl.SFTConfig; build one with agent_gym.train.sft_config(output_dir, ...).")
-    if model is None:
-        from ..local_model import prepare_local_model
-
-        model = prepare_local_model()
-    if isinstance(model, os.PathLike):
-        model = str(model)
+    model = resolve_model(model)
     tokenizer = processing_class or load_tokenizer(model)
     trainer = SFTTrainer(model=model, args=config, train_dataset=as_dataset(dataset), processing_class=tokenizer,
                          peft_config=peft_config, callbacks=list(callbacks))
