@@ -43,7 +43,7 @@ class Environment(ABC):
     async def step(self, action: Message) -> StepResult:
         """Apply the assistant's message; return what the environment answers."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Release per-episode resources (processes, files). Called after every episode."""
 
     def clone(self) -> Environment:
@@ -173,7 +173,7 @@ class Wrapper(Environment):
     async def step(self, action: Message) -> StepResult:
         return await self.env.step(action)
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook, a no-op by default
         await self.env.close()
 
     def config(self) -> dict[str, Any]:

@@ -88,7 +88,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--micro-batch", type=int, default=2, help="sequences per forward/backward (memory)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stop-after", default=None, help="stop after this stage (for calibration)")
+    p.add_argument("--only", choices=STAGES, default=None,
+                   help="run this one stage (its inputs must exist), e.g. eval_base beside sft in another process")
     return p.parse_args(argv)
+
+
+STAGES = ("synth", "eval_base", "sft", "eval_sft", "grpo", "eval_grpo")
 
 
 class Run:
@@ -161,9 +166,12 @@ def evaluate_stage(run: Run, stage: str, env: Any, model: Any, tasks: list, args
     store = run.folder / "eval_trajectories.jsonl"
     common = {"max_turns": args.eval_turns, "max_turn_tokens": args.max_turn_tokens, "store": store}
     greedy = evaluate(env, model, tasks, label=f"{stage}-greedy", **common)
-    sampled = evaluate(env, model, tasks, n=args.eval_samples, temperature=args.temperature, seed=args.seed,
-                       label=f"{stage}-sampled", **common)
-    result = {"greedy": greedy.summary, "sampled": sampled.summary, "seconds": time.perf_counter() - t0}
+    result: dict[str, Any] = {"greedy": greedy.summary}
+    if args.eval_samples:
+        sampled = evaluate(env, model, tasks, n=args.eval_samples, temperature=args.temperature, seed=args.seed,
+                           label=f"{stage}-sampled", **common)
+        result["sampled"] = sampled.summary
+    result["seconds"] = time.perf_counter() - t0
     say(f"{stage}: {json.dumps(result)}")
     return run.save(stage, result)
 
@@ -187,20 +195,27 @@ def main(argv: list[str] | None = None) -> int:
     heldout = make_tasks(depths=(1,), seeds=range(10_000, 10_000 + args.heldout_tasks), distractors=args.distractors)
     base = prepare_local_model()
 
-    if run.done("synth") is None:
+    def wanted(stage: str) -> bool:
+        return args.only in (None, stage)
+
+    def stop_after(stage: str) -> bool:
+        return stage in (args.stop_after, args.only)
+
+    if run.done("synth") is None:  # a second: always made when missing
         t0 = time.perf_counter()
         data = synthesize(env, env.expert(), train_tasks, out=folder / "sft_data", progress=False, max_turns=10)
         run.save("synth", {"examples": len(data.kept), "seen": len(data.seen), "seconds": time.perf_counter() - t0})
     say(f"synth: {run.done('synth')}")
-    if args.stop_after == "synth":
+    if stop_after("synth"):
         return 0
 
-    evaluate_stage(run, "eval_base", env, base, heldout, args)
-    if args.stop_after == "eval_base":
+    if wanted("eval_base"):
+        evaluate_stage(run, "eval_base", env, base, heldout, args)
+    if stop_after("eval_base"):
         return 0
 
     sft_dir = folder / "sft" / "model"
-    if run.done("sft") is None:
+    if wanted("sft") and run.done("sft") is None:
         shutil.rmtree(folder / "sft", ignore_errors=True)
         from datasets import load_dataset
 
@@ -214,15 +229,16 @@ def main(argv: list[str] | None = None) -> int:
         result = sft(dataset, base, config, peft_config=lora_config())
         run.save("sft", {"metrics": result.metrics, "model_dir": str(result.model_dir), "seconds": time.perf_counter() - t0})
     say(f"sft: {run.done('sft')}")
-    if args.stop_after == "sft":
+    if stop_after("sft"):
         return 0
 
-    evaluate_stage(run, "eval_sft", env, sft_dir, heldout, args)
-    if args.stop_after == "eval_sft":
+    if wanted("eval_sft"):
+        evaluate_stage(run, "eval_sft", env, sft_dir, heldout, args)
+    if stop_after("eval_sft"):
         return 0
 
     grpo_dir = folder / "grpo"
-    if run.done("grpo") is None:
+    if wanted("grpo") and run.done("grpo") is None:
         shutil.rmtree(grpo_dir, ignore_errors=True)  # an interrupted attempt: start the stage over
         rounds = [int(x) for x in args.horizon.split(",")]
         every = args.every or max(1, -(-args.grpo_steps // len(rounds)))
@@ -243,11 +259,13 @@ def main(argv: list[str] | None = None) -> int:
         del result  # the trainer (model, optimizer, reference) is not needed to evaluate the saved adapter
         gc.collect()
     say("grpo: done")
-    if args.stop_after == "grpo":
+    if stop_after("grpo"):
         return 0
 
-    evaluate_stage(run, "eval_grpo", env, grpo_dir, heldout, args)
-    report(run, args)
+    if wanted("eval_grpo"):
+        evaluate_stage(run, "eval_grpo", env, grpo_dir, heldout, args)
+    if all(run.done(stage) for stage in STAGES):
+        report(run, args)
     return 0
 
 
@@ -259,9 +277,11 @@ def report(run: Run, args: argparse.Namespace) -> None:
     rows = []
     for label, stage in stages:
         data = run.done(stage)
+        sampled = data.get("sampled", {})  # absent with --eval-samples 0
         rows.append({"model": label, "valid_tool_calls": data["greedy"]["valid_tool_call_rate"],
-                     "success_greedy": data["greedy"]["success_rate"], "success_sampled": data["sampled"]["success_rate"],
-                     "valid_tool_calls_sampled": data["sampled"]["valid_tool_call_rate"],
+                     "success_greedy": data["greedy"]["success_rate"], "success_sampled": sampled.get("success_rate"),
+                     "valid_tool_calls_sampled": sampled.get("valid_tool_call_rate"),
+                     "episodes_greedy": data["greedy"]["episodes"],
                      "mean_turns_greedy": data["greedy"]["mean_turns"]})
     metrics = read_metrics(run.folder / "grpo" / "metrics.jsonl")
     steps = metrics[metrics["env/horizon"].notna()] if "env/horizon" in metrics else metrics
@@ -277,8 +297,11 @@ def report(run: Run, args: argparse.Namespace) -> None:
     summary = {"heldout": rows, "grpo_training": training, "args": vars(args),
                "seconds": {s: (run.done(s) or {}).get("seconds") for s in ("synth", "eval_base", "sft", "eval_sft", "grpo", "eval_grpo")}}
     (run.folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    lines = [f"| model | valid tool calls | success (greedy) | success (sampled T={args.temperature:.1f}) |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r['model']} | {r['valid_tool_calls']:.0%} | {r['success_greedy']:.0%} | {r['success_sampled']:.0%} |" for r in rows]
+    n = rows[0]["episodes_greedy"]
+    lines = [f"| model ({n} held-out tasks) | valid tool calls | success (greedy) | success (sampled T={args.temperature:.1f}) |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {r['model']} | {r['valid_tool_calls']:.0%} | {_count(r['success_greedy'], n)} | {_pct(r['success_sampled'])} |"
+              for r in rows]
     lines += ["", f"GRPO: {training['steps']} steps, {training['steps_with_reward_variance']} with non-zero within-group "
               f"reward variance; mean zero-variance group fraction {training['mean_zero_variance_group_fraction']:.2f}; "
               f"training-batch success, mean of the first 5 steps {_pct(training['train_success_first_5'])}, "
@@ -289,7 +312,11 @@ def report(run: Run, args: argparse.Namespace) -> None:
 
 
 def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
+    return "not measured" if value is None else f"{value:.0%}"
+
+
+def _count(rate: float, n: int) -> str:
+    return f"{rate:.0%} ({round(rate * n)}/{n})"
 
 
 def figures(folder: Path, rows: list[dict[str, Any]], steps: Any) -> None:
@@ -299,6 +326,7 @@ def figures(folder: Path, rows: list[dict[str, Any]], steps: Any) -> None:
     from agent_gym.train import metrics_figure
 
     keys = [("valid_tool_calls", "valid tool calls"), ("success_greedy", "success (greedy)"), ("success_sampled", "success (sampled)")]
+    keys = [(key, label) for key, label in keys if all(r[key] is not None for r in rows)]
     bars = go.Figure([go.Bar(name=label, x=[r["model"] for r in rows], y=[r[key] for r in rows]) for key, label in keys])
     bars.update_layout(barmode="group", title="TextCraft held-out tasks", yaxis_range=[0, 1.05])
     bars.write_html(folder / "heldout.html", include_plotlyjs="cdn")

@@ -1,6 +1,16 @@
 import pytest
 
-from agent_gym import ConfigError, EnvError, Message, Task, TimeLimit, ToolCall, ToolEnv, assistant, tool
+from agent_gym import (
+    ConfigError,
+    EnvError,
+    Message,
+    Task,
+    TimeLimit,
+    ToolCall,
+    ToolEnv,
+    assistant,
+    tool,
+)
 
 
 @tool

@@ -1,7 +1,19 @@
 import pytest
 
-from agent_gym import Message, ToolCall, assistant, parse_assistant_text, render_assistant_text, user
-from agent_gym.formats import parse_tool_responses, render_tool_response, split_reasoning, to_text_conversation
+from agent_gym import (
+    Message,
+    ToolCall,
+    assistant,
+    parse_assistant_text,
+    render_assistant_text,
+    user,
+)
+from agent_gym.formats import (
+    parse_tool_responses,
+    render_tool_response,
+    split_reasoning,
+    to_text_conversation,
+)
 
 CALL = '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>'
 

@@ -3,8 +3,17 @@
 import pytest
 
 from agent_gym import (
-    ConfigError, Message, OpenAIPolicy, PolicyError, ScriptedPolicy, Task, ToolEnv, TrajectoryStore, numeric_match,
-    run_rollouts, tool, user,
+    ConfigError,
+    Message,
+    OpenAIPolicy,
+    ScriptedPolicy,
+    Task,
+    ToolEnv,
+    TrajectoryStore,
+    numeric_match,
+    run_rollouts,
+    tool,
+    user,
 )
 from agent_gym.scripted_server import serve_scripted
 

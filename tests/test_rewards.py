@@ -1,6 +1,18 @@
 import pytest
 
-from agent_gym import ConfigError, Rubric, Task, assistant, exact_match, extract_boxed, format_ok, math_match, numeric_match, user, weighted
+from agent_gym import (
+    ConfigError,
+    Rubric,
+    Task,
+    assistant,
+    exact_match,
+    extract_boxed,
+    format_ok,
+    math_match,
+    numeric_match,
+    user,
+    weighted,
+)
 from agent_gym.rewards import as_rubric, extract_number
 
 

@@ -3,8 +3,20 @@ import asyncio
 import pytest
 
 from agent_gym import (
-    ConfigError, Environment, PolicyOutput, ScriptedPolicy, StepResult, Task, ToolEnv, TrajectoryStore,
-    assistant, rollout, run_rollouts, run_rollouts_sync, tool, user,
+    ConfigError,
+    Environment,
+    PolicyOutput,
+    ScriptedPolicy,
+    StepResult,
+    Task,
+    ToolEnv,
+    TrajectoryStore,
+    assistant,
+    rollout,
+    run_rollouts,
+    run_rollouts_sync,
+    tool,
+    user,
 )
 from agent_gym.envs.calculator import CalculatorEnv, CalculatorExpert
 

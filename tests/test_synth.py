@@ -12,7 +12,7 @@ import pytest
 from agent_gym import ScriptedPolicy, Task, ToolEnv, TrajectoryStore, exact_match, tool
 from agent_gym.envs.calculator import CalculatorEnv, CalculatorExpert, make_tasks
 from agent_gym.synth import no_errors, sft_features, synthesize, text_row
-from agent_gym.types import Message, ToolCall, Trajectory, assistant, system, user
+from agent_gym.types import Message, ToolCall, Trajectory, assistant, user
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,8 +85,8 @@ def test_two_environments_both_formats_load_and_pass_trl_preparation(tmp_path):
     if prepared is not None:
         trainer_dataset, tokenizer = prepared
         assert len(trainer_dataset) == 10
-        for row, source in zip(trainer_dataset, merged):
-            trained = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"]) if label != -100])
+        for row, source in zip(trainer_dataset, merged, strict=True):
+            trained = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100])
             assert "<tool_call>" in trained and source["messages"][-1]["content"] in trained  # assistant turns learned
             assert source["messages"][1]["content"] not in trained  # the user prompt is masked out
 

@@ -1,9 +1,29 @@
 import pytest
 
-from agent_gym import ConfigError, ErrorInfo, Message, Step, Task, ToolCall, Trajectory, Usage, assistant, user
+from agent_gym import (
+    ConfigError,
+    ErrorInfo,
+    Message,
+    Step,
+    Task,
+    ToolCall,
+    Trajectory,
+    Usage,
+    assistant,
+    user,
+)
 from agent_gym.synth import (
-    apply_filters, best_of_n, dedupe, keep_if, length_bounds, min_reward, no_errors, no_leakage, normalize_text,
-    successful, valid_format,
+    apply_filters,
+    best_of_n,
+    dedupe,
+    keep_if,
+    length_bounds,
+    min_reward,
+    no_errors,
+    no_leakage,
+    normalize_text,
+    successful,
+    valid_format,
 )
 
 

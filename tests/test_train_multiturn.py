@@ -194,3 +194,12 @@ def test_episode_stats_zero_variance_groups():
 
     stats = episode_stats([t(0.0), t(0.0), t(1.0), t(0.0)], group_size=2)
     assert stats["env/zero_variance_groups"] == 0.5 and stats["env/success"] == 0.25
+
+
+def test_progress_bar_counts_finished_episodes(tokenizer, capsys):
+    answer = tokenizer("42", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    env = CalculatorEnv()
+    asyncio.run(play(env, make_tasks(3), ScriptedGenerator([answer]), ChatRenderer(tokenizer, env.tool_schemas()),
+                     max_turns=2, max_completion_tokens=200, max_turn_tokens=8, progress=True))
+    err = capsys.readouterr().err
+    assert f"{env.name} episodes" in err and "3/3" in err and "turn=1" in err

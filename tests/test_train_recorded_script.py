@@ -49,3 +49,21 @@ def test_plan_progress_rewards_the_goals_items_not_the_distractors():
     score = script.plan_progress(0.5)
     full, partial = score(prompts=[None] * 2, completions=[None] * 2, trajectory=[expert, half])
     assert full == 0.5 and abs(partial - 0.5 / len(wanted)) < 1e-9 and len(wanted) >= 2
+
+
+def test_report_of_a_greedy_only_run(tmp_path):
+    import json
+
+    script = load_script()
+    greedy = {"valid_tool_call_rate": 1.0, "success_rate": 0.25, "episodes": 4, "mean_turns": 3.0}
+    for stage in script.STAGES:
+        (tmp_path / f"{stage}.json").write_text(json.dumps({"greedy": greedy, "seconds": 1.0}))
+    (tmp_path / "grpo").mkdir()
+    steps = [{"step": s, "reward": r, "frac_reward_zero_std": z, "env/horizon": 3.0, "env/success": r, "env/turns": 3.0}
+             for s, r, z in [(1, 0.0, 1.0), (2, 0.5, 0.5), (3, 0.5, 0.0)]]
+    (tmp_path / "grpo" / "metrics.jsonl").write_text("\n".join(map(json.dumps, steps)) + "\n")
+    script.report(script.Run(tmp_path), script.arguments(["--out", str(tmp_path), "--eval-samples", "0"]))
+    table = (tmp_path / "summary.md").read_text()
+    assert "| SFT+GRPO | 100% | 25% (1/4) | not measured |" in table
+    assert "3 steps, 2 with non-zero within-group reward variance; mean zero-variance group fraction 0.50" in table
+    assert (tmp_path / "heldout.html").exists() and (tmp_path / "grpo_training.html").exists()

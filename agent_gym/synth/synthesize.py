@@ -23,7 +23,16 @@ from ..rollout import closing_policy, job_key, run_rollouts, run_sync
 from ..store import TrajectoryStore
 from ..types import Task, Trajectory
 from .card import write_card
-from .export import grpo_prompt_row, hf_row, openai_row, sft_features, text_row, to_hf_dataset, write_jsonl, write_text
+from .export import (
+    grpo_prompt_row,
+    hf_row,
+    openai_row,
+    sft_features,
+    text_row,
+    to_hf_dataset,
+    write_jsonl,
+    write_text,
+)
 from .filters import Filter, FilterReport, apply_filters, default_filters, passes
 
 FORMATS = ("openai", "text", "hf", "parquet", "grpo")

@@ -75,17 +75,18 @@ def evaluate(
     label: str | None = None,
     tool_format: str = "native",
     seed: int = 0,
+    progress: bool = True,
 ) -> Evaluation:
     """Play `n` episodes of every task with a policy or a checkpoint and summarize them.
 
     `temperature`, `max_turn_tokens`, `max_completion_tokens` and `batch_size` apply to checkpoints;
-    `seed` seeds sampling (checkpoints) or the episodes (policies).
+    `seed` seeds sampling (checkpoints) or the episodes (policies). `progress` shows a progress bar.
     """
     tasks = list(tasks)
     store = TrajectoryStore(store) if isinstance(store, (str, Path)) else store
     if isinstance(policy_or_checkpoint, Policy):
         trajectories = run_rollouts_sync(env, policy_or_checkpoint, tasks, n=n, max_turns=max_turns, store=store,
-                                         seed=seed, progress=False)
+                                         seed=seed, progress=progress)
         return Evaluation(label or getattr(policy_or_checkpoint, "name", "policy"), trajectories)
     model, tokenizer, name = load_checkpoint(policy_or_checkpoint)
     import torch
@@ -96,7 +97,7 @@ def evaluate(
     jobs = [(task, i) for task in tasks for i in range(n)]
     episodes = run_sync(play(env, [t for t, _ in jobs], generator, renderer, max_turns=max_turns,
                              max_completion_tokens=max_completion_tokens, max_turn_tokens=max_turn_tokens,
-                             sample_indices=[i for _, i in jobs]))
+                             sample_indices=[i for _, i in jobs], progress=progress))
     label = label or Path(name).name
     sampling = {"temperature": temperature, "max_turn_tokens": max_turn_tokens, "max_turns": max_turns}
     trajectories = []

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tqdm.auto import tqdm
+
 from ..env import Environment, TimeLimit
 from ..errors import ConfigError
 from ..formats import ToolFormat, parse_assistant_text, to_text_conversation
@@ -210,12 +212,14 @@ async def play(
     max_turn_tokens: int,
     sample_indices: Sequence[int] | None = None,
     max_concurrency: int = 64,
+    progress: bool = False,
 ) -> list[Episode]:
     """Play one episode per task (repeats allowed), all advancing together; see the module docstring.
 
     An episode ends when the environment terminates it, after `max_turns` turns (truncated), or when
     its completion (generated plus environment tokens) would exceed `max_completion_tokens`. A failing
-    environment ends only its own episode, recorded on `Episode.error`.
+    environment ends only its own episode, recorded on `Episode.error`. `progress` shows a bar of
+    finished episodes with the current turn.
     """
     if max_turns < 1 or max_turn_tokens < 1 or max_completion_tokens < 1:
         raise ConfigError("max_turns, max_turn_tokens and max_completion_tokens must be at least 1.")
@@ -233,16 +237,22 @@ async def play(
                 e.fail(exc)
 
     await asyncio.gather(*(reset(e) for e in episodes))
+    bar = tqdm(total=len(episodes), desc=f"{env.name} episodes", unit="episode", disable=not progress)
+    turn = 0
     while True:
         active = [e for e in episodes if not e.done]
+        bar.n = len(episodes) - len(active)
+        bar.set_postfix(turn=turn)
         if not generator.keep_going(len(active)):
             break
+        turn += 1
         budget = max((max_completion_tokens - len(e.completion_ids) for e in active), default=1)
         t0 = time.perf_counter()
         outputs = await asyncio.to_thread(generator.generate, [e.context for e in active], max(1, min(max_turn_tokens, budget)))
         seconds = (time.perf_counter() - t0) / max(len(active), 1)
         await asyncio.gather(*(_advance(e, out, renderer, max_completion_tokens, seconds, gate)
                                for e, out in zip(active, outputs, strict=True)))
+    bar.close()
     for e in episodes:
         if not e.completion_ids:  # TRL needs at least one completion token; this one is not trained on
             e.add(renderer.eos_ids[:1] or [0], [0.0], 0)
