@@ -67,3 +67,23 @@ def test_report_of_a_greedy_only_run(tmp_path):
     assert "| SFT+GRPO | 100% | 25% (1/4) | not measured |" in table
     assert "3 steps, 2 with non-zero within-group reward variance; mean zero-variance group fraction 0.50" in table
     assert (tmp_path / "heldout.html").exists() and (tmp_path / "grpo_training.html").exists()
+
+
+def test_sampled_evaluation_of_a_run_folder_uses_the_runs_own_settings(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from agent_gym.local_model import is_prepared, local_model_dir
+
+    if not is_prepared(local_model_dir()):
+        import pytest
+
+        pytest.skip("the embedded model is not prepared (make setup prepares it)")
+    (tmp_path / "args.json").write_text(json.dumps({"compact_prompt": True, "heldout_tasks": 2, "distractors": 1,
+                                                    "eval_turns": 1, "max_turn_tokens": 8}))
+    script = SCRIPT.parent / "heldout_sampled_eval.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path), "base", "--samples", "2"], check=True, timeout=600)
+    result = json.loads((tmp_path / "sampled_T1_base.json").read_text())
+    assert result["summary"]["episodes"] == 4 and result["summary"]["mean_turns"] == 1.0
+    assert result["temperature"] == 1.0 and result["model"] == "embedded"
