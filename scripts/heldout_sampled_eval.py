@@ -21,13 +21,10 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train_recorded_run import CompactTextCraft  # noqa: E402
+from train_recorded_run import MODEL_DIRS, game, heldout_tasks  # noqa: E402
 
-from agent_gym.envs.textcraft import TextCraftEnv, make_tasks  # noqa: E402
-
-MODELS = {"base": None, "sft": "sft/model", "grpo": "grpo"}
+MODELS = {"base": None, **MODEL_DIRS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,14 +42,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    run_args = json.loads((args.run / "args.json").read_text())
+    run_args = argparse.Namespace(**json.loads((args.run / "args.json").read_text()))
     model = None if MODELS[args.model] is None else str(args.run / MODELS[args.model])
-    env = CompactTextCraft() if run_args["compact_prompt"] else TextCraftEnv()
-    heldout = make_tasks(depths=(1,), seeds=range(10_000, 10_000 + run_args["heldout_tasks"]),
-                         distractors=run_args["distractors"])
     t0 = time.perf_counter()
-    evaluation = evaluate(env, model, heldout, n=args.samples, temperature=args.temperature, seed=args.seed,
-                          max_turns=run_args["eval_turns"], max_turn_tokens=run_args["max_turn_tokens"],
+    evaluation = evaluate(game(run_args), model, heldout_tasks(run_args), n=args.samples, temperature=args.temperature,
+                          seed=args.seed, max_turns=run_args.eval_turns, max_turn_tokens=run_args.max_turn_tokens,
                           label=f"eval_{args.model}-sampled-T{args.temperature:g}")
     result = {"model": model or "embedded", "temperature": args.temperature, "episodes_per_task": args.samples,
               "seed": args.seed, "summary": evaluation.summary, "seconds": time.perf_counter() - t0}

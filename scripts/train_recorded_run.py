@@ -101,6 +101,18 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 STAGES = ("synth", "eval_base", "sft", "eval_sft", "grpo", "eval_grpo")
+MODEL_DIRS = {"sft": "sft/model", "grpo": "grpo"}
+"""Where a run folder keeps the trained models (the GRPO one as a LoRA adapter over the SFT model)."""
+
+
+def game(args: argparse.Namespace) -> TextCraftEnv:
+    """The environment of a run (its `compact_prompt` setting)."""
+    return CompactTextCraft() if args.compact_prompt else TextCraftEnv()
+
+
+def heldout_tasks(args: argparse.Namespace) -> list:
+    """A run's held-out tasks: seeds 10000 on, never used for training (its `heldout_tasks`, `distractors`)."""
+    return make_tasks(depths=(1,), seeds=range(10_000, 10_000 + args.heldout_tasks), distractors=args.distractors)
 
 
 class Run:
@@ -197,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(folder)
     (folder / "args.json").write_text(json.dumps(vars(args), indent=2))
     say(f"run folder {folder}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    env = CompactTextCraft() if args.compact_prompt else TextCraftEnv()
+    env = game(args)
     train_tasks = make_tasks(depths=(1,), seeds=range(args.train_tasks), distractors=args.distractors)
-    heldout = make_tasks(depths=(1,), seeds=range(10_000, 10_000 + args.heldout_tasks), distractors=args.distractors)
+    heldout = heldout_tasks(args)
     base = prepare_local_model()
 
     def wanted(stage: str) -> bool:
@@ -221,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     if stop_after("eval_base"):
         return 0
 
-    sft_dir = folder / "sft" / "model"
+    sft_dir = folder / MODEL_DIRS["sft"]
     if wanted("sft") and run.done("sft") is None:
         shutil.rmtree(folder / "sft", ignore_errors=True)
         from datasets import load_dataset
@@ -244,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if stop_after("eval_sft"):
         return 0
 
-    grpo_dir = folder / "grpo"
+    grpo_dir = folder / MODEL_DIRS["grpo"]
     if wanted("grpo") and run.done("grpo") is None:
         shutil.rmtree(grpo_dir, ignore_errors=True)  # an interrupted attempt: start the stage over
         rounds = [int(x) for x in args.horizon.split(",")]

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from agent_gym import ScriptedPolicy, ToolCall, run_rollouts_sync
 from agent_gym.envs.textcraft import TextCraftEnv, make_task
@@ -52,8 +57,6 @@ def test_plan_progress_rewards_the_goals_items_not_the_distractors():
 
 
 def test_report_of_a_greedy_only_run(tmp_path):
-    import json
-
     script = load_script()
     greedy = {"valid_tool_call_rate": 1.0, "success_rate": 0.25, "episodes": 4, "mean_turns": 3.0}
     for stage in script.STAGES:
@@ -70,15 +73,9 @@ def test_report_of_a_greedy_only_run(tmp_path):
 
 
 def test_sampled_evaluation_of_a_run_folder_uses_the_runs_own_settings(tmp_path):
-    import json
-    import subprocess
-    import sys
-
     from agent_gym.local_model import is_prepared, local_model_dir
 
     if not is_prepared(local_model_dir()):
-        import pytest
-
         pytest.skip("the embedded model is not prepared (make setup prepares it)")
     (tmp_path / "args.json").write_text(json.dumps({"compact_prompt": True, "heldout_tasks": 2, "distractors": 1,
                                                     "eval_turns": 1, "max_turn_tokens": 8}))
