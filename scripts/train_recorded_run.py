@@ -79,6 +79,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--grpo-prompts", type=int, default=2, help="tasks per GRPO step")
     p.add_argument("--generations", type=int, default=8, help="episodes per task (GRPO group size)")
     p.add_argument("--grpo-lr", type=float, default=1e-4)
+    p.add_argument("--grpo-schedule", choices=("linear", "constant", "cosine"), default="linear",
+                   help="GRPO learning-rate schedule (TRL's lr_scheduler_type)")
+    p.add_argument("--save-every", type=int, default=0, help="keep a GRPO checkpoint every N steps (0: only the end)")
+    p.add_argument("--warm-start", default=None,
+                   help="another run folder whose expert data, SFT model and base/SFT evaluations this run reuses "
+                        "(it then runs GRPO and its evaluation only)")
     p.add_argument("--beta", type=float, default=0.0)
     p.add_argument("--temperature", type=float, default=1.0, help="sampled held-out evaluation")
     p.add_argument("--train-temperature", type=float, default=1.0, help="GRPO sampling")
@@ -129,6 +135,41 @@ class Run:
     def save(self, stage: str, data: dict[str, Any]) -> dict[str, Any]:
         (self.folder / f"{stage}.json").write_text(json.dumps(data, indent=2, default=str))
         return data
+
+
+WARM_START_STAGES = ("synth", "eval_base", "sft", "eval_sft")
+
+
+def grpo_run_config(output_dir: Path, args: argparse.Namespace) -> Any:
+    """The run's `trl.GRPOConfig`: `grpo_prompts` tasks x `generations` episodes per optimizer step."""
+    from agent_gym.train import grpo_config
+
+    checkpoints = {"save_strategy": "steps", "save_steps": args.save_every} if args.save_every else {}
+    return grpo_config(output_dir, max_steps=args.grpo_steps, num_generations=args.generations,
+                       per_device_train_batch_size=args.micro_batch,
+                       gradient_accumulation_steps=args.grpo_prompts * args.generations // args.micro_batch,
+                       max_completion_length=args.max_completion, learning_rate=args.grpo_lr, beta=args.beta,
+                       temperature=args.train_temperature, seed=args.seed, lr_scheduler_type=args.grpo_schedule,
+                       **checkpoints)
+
+
+def reuse_warm_start(run: Run, source: Path) -> None:
+    """Start `run` from `source`'s finished SFT stage: link its expert data and SFT model, copy the
+    results (and evaluation episodes) of its stages up to the SFT evaluation."""
+    missing = [stage for stage in WARM_START_STAGES if not (source / f"{stage}.json").exists()]
+    if missing or not (source / MODEL_DIRS["sft"]).is_dir():
+        raise SystemExit(f"--warm-start {source}: that run has not finished {missing or ['its SFT model']}; "
+                         f"run `scripts/train_recorded_run.py --out {source} --stop-after eval_sft` first.")
+    for name in ("sft", "sft_data"):
+        if not (run.folder / name).exists():
+            (run.folder / name).symlink_to(source / name, target_is_directory=True)
+    for stage in WARM_START_STAGES:
+        if run.done(stage) is None:
+            run.save(stage, {**json.loads((source / f"{stage}.json").read_text()), "warm_start": str(source)})
+    episodes, own = source / "eval_trajectories.jsonl", run.folder / "eval_trajectories.jsonl"
+    if episodes.exists() and not own.exists():
+        own.write_text("".join(line for line in episodes.open()
+                               if json.loads(line)["model"].rsplit("-", 1)[0] in WARM_START_STAGES))
 
 
 def accepted_commands(weight: float) -> Any:
@@ -203,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from agent_gym.local_model import prepare_local_model
     from agent_gym.synth import synthesize
-    from agent_gym.train import StepwiseHorizon, grpo, grpo_config, lora_config, sft, sft_config
+    from agent_gym.train import StepwiseHorizon, grpo, lora_config, sft, sft_config
 
     folder = Path(args.out or ROOT / "runs" / "train_recorded" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
     run = Run(folder)
@@ -213,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     train_tasks = make_tasks(depths=(1,), seeds=range(args.train_tasks), distractors=args.distractors)
     heldout = heldout_tasks(args)
     base = prepare_local_model()
+    if args.warm_start:
+        reuse_warm_start(run, Path(args.warm_start).resolve())
 
     def wanted(stage: str) -> bool:
         return args.only in (None, stage)
@@ -261,12 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(grpo_dir, ignore_errors=True)  # an interrupted attempt: start the stage over
         rounds = [int(x) for x in args.horizon.split(",")]
         every = args.every or max(1, -(-args.grpo_steps // len(rounds)))
-        config = grpo_config(grpo_dir, max_steps=args.grpo_steps, num_generations=args.generations,
-                             per_device_train_batch_size=args.micro_batch,
-                             gradient_accumulation_steps=args.grpo_prompts * args.generations // args.micro_batch,
-                             max_completion_length=args.max_completion, learning_rate=args.grpo_lr, beta=args.beta,
-                             temperature=args.train_temperature, seed=args.seed)
+        config = grpo_run_config(grpo_dir, args)
         say(f"grpo: {args.grpo_steps} steps x {args.grpo_prompts} tasks x {args.generations} episodes, "
+            f"lr {args.grpo_lr} ({args.grpo_schedule}), "
             f"horizon {rounds} every {every} steps, T={args.train_temperature}, reward: success"
             + (f" + {args.progress_reward} x {args.shaping}" if args.progress_reward else " only"))
         t0 = time.perf_counter()

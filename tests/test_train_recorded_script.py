@@ -84,3 +84,47 @@ def test_sampled_evaluation_of_a_run_folder_uses_the_runs_own_settings(tmp_path)
     result = json.loads((tmp_path / "sampled_T1_base.json").read_text())
     assert result["summary"]["episodes"] == 4 and result["summary"]["mean_turns"] == 1.0
     assert result["temperature"] == 1.0 and result["model"] == "embedded"
+
+
+def _finished_sft_run(folder: Path) -> None:
+    (folder / "sft" / "model").mkdir(parents=True)
+    (folder / "sft_data").mkdir()
+    for stage in ("synth", "eval_base", "sft", "eval_sft"):
+        (folder / f"{stage}.json").write_text(json.dumps({"stage": stage}))
+    models = ["eval_base-greedy", "eval_sft-greedy", "eval_grpo-greedy", "eval_sft-sampled"]
+    (folder / "eval_trajectories.jsonl").write_text("".join(json.dumps({"model": m}) + "\n" for m in models))
+
+
+def test_warm_start_reuses_the_sft_stages_of_another_run(tmp_path):
+    script = load_script()
+    source, run = tmp_path / "v3", script.Run(tmp_path / "v4")
+    _finished_sft_run(source)
+    script.reuse_warm_start(run, source)
+    assert (run.folder / "sft").resolve() == source / "sft" and (run.folder / "sft" / "model").is_dir()
+    assert (run.folder / "sft_data").resolve() == source / "sft_data"
+    assert run.done("eval_sft") == {"stage": "eval_sft", "warm_start": str(source)}
+    assert run.done("grpo") is None and run.done("eval_grpo") is None
+    kept = [json.loads(line)["model"] for line in (run.folder / "eval_trajectories.jsonl").open()]
+    assert kept == ["eval_base-greedy", "eval_sft-greedy", "eval_sft-sampled"]  # not the source's GRPO episodes
+    script.reuse_warm_start(run, source)  # again (a resumed run): nothing duplicated
+    assert len((run.folder / "eval_trajectories.jsonl").read_text().splitlines()) == 3
+
+
+def test_warm_start_from_an_unfinished_run_says_what_to_run(tmp_path):
+    script = load_script()
+    source = tmp_path / "v3"
+    _finished_sft_run(source)
+    (source / "eval_sft.json").unlink()
+    with pytest.raises(SystemExit, match=r"not finished \['eval_sft'\].*--stop-after eval_sft"):
+        script.reuse_warm_start(script.Run(tmp_path / "v4"), source)
+
+
+def test_grpo_settings_of_the_run(tmp_path):
+    script = load_script()
+    args = script.arguments(["--grpo-lr", "4e-4", "--grpo-schedule", "constant", "--save-every", "10",
+                             "--grpo-prompts", "2", "--generations", "8", "--micro-batch", "2"])
+    config = script.grpo_run_config(tmp_path, args)
+    assert config.learning_rate == 4e-4 and config.lr_scheduler_type == "constant"
+    assert config.save_strategy == "steps" and config.save_steps == 10
+    assert config.num_generations == 8 and config.gradient_accumulation_steps == 8  # 2 tasks x 8 episodes / 2
+    assert script.grpo_run_config(tmp_path, script.arguments([])).save_strategy == "no"
