@@ -42,6 +42,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -354,7 +355,8 @@ def report(run: Run, args: argparse.Namespace) -> None:
         "train_success_last_5": steps["env/success"].tail(5).mean() if len(steps) else None,
         "horizon_per_step": steps["env/horizon"].tolist() if len(steps) else [],
     }
-    summary = {"heldout": rows, "grpo_training": training, "args": vars(args),
+    change = paired_change(run.folder / "eval_trajectories.jsonl", "eval_sft", "eval_grpo")
+    summary = {"heldout": rows, "grpo_training": training, "sft_to_grpo_greedy": change, "args": vars(args),
                "seconds": {s: (run.done(s) or {}).get("seconds") for s in ("synth", "eval_base", "sft", "eval_sft", "grpo", "eval_grpo")}}
     (run.folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     n = rows[0]["episodes_greedy"]
@@ -366,9 +368,32 @@ def report(run: Run, args: argparse.Namespace) -> None:
               f"reward variance; mean zero-variance group fraction {training['mean_zero_variance_group_fraction']:.2f}; "
               f"training-batch success, mean of the first 5 steps {_pct(training['train_success_first_5'])}, "
               f"of the last 5 {_pct(training['train_success_last_5'])}."]
+    if change:
+        lines += ["", f"SFT -> SFT+GRPO, greedy, task by task: {change['gained']} of {change['tasks']} held-out tasks "
+                  f"gained, {change['lost']} lost (exact one-sided sign test p = {change['p_one_sided']:.3g})."]
     (run.folder / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
     figures(run.folder, rows, steps)
+
+
+def paired_change(store: Path, before: str, after: str) -> dict[str, Any] | None:
+    """Greedy success task by task, stage `before` against stage `after` (from the evaluation episodes
+    in `store`): tasks gained and lost, and the exact one-sided sign-test (McNemar) p-value of the gain."""
+    if not store.exists():
+        return None
+    success: dict[str, dict[str, bool]] = {}
+    for line in store.open():
+        row = json.loads(line)
+        success.setdefault(row["model"], {})[row["task_id"]] = bool(row["success"])
+    old, new = success.get(f"{before}-greedy"), success.get(f"{after}-greedy")
+    if not old or not new:
+        return None
+    tasks = old.keys() & new.keys()
+    gained = sum(new[t] and not old[t] for t in tasks)
+    lost = sum(old[t] and not new[t] for t in tasks)
+    changed = gained + lost
+    p = sum(math.comb(changed, k) for k in range(gained, changed + 1)) / 2**changed
+    return {"tasks": len(tasks), "gained": gained, "lost": lost, "p_one_sided": p}
 
 
 def _pct(value: Any) -> str:

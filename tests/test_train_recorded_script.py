@@ -128,3 +128,17 @@ def test_grpo_settings_of_the_run(tmp_path):
     assert config.save_strategy == "steps" and config.save_steps == 10
     assert config.num_generations == 8 and config.gradient_accumulation_steps == 8  # 2 tasks x 8 episodes / 2
     assert script.grpo_run_config(tmp_path, script.arguments([])).save_strategy == "no"
+
+
+def test_paired_change_counts_tasks_gained_and_lost(tmp_path):
+    script = load_script()
+    store = tmp_path / "eval_trajectories.jsonl"
+    sft = [True, True, False, False, False, False]
+    grpo = [True, False, True, True, True, False]
+    rows = [{"model": f"{stage}-greedy", "task_id": f"t{i}", "success": ok}
+            for stage, outcomes in (("eval_sft", sft), ("eval_grpo", grpo)) for i, ok in enumerate(outcomes)]
+    store.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    change = script.paired_change(store, "eval_sft", "eval_grpo")
+    assert change == {"tasks": 6, "gained": 3, "lost": 1, "p_one_sided": 5 / 16}  # P(X >= 3 | 4 changed, 1/2)
+    assert script.paired_change(store, "eval_base", "eval_grpo") is None
+    assert script.paired_change(tmp_path / "missing.jsonl", "eval_sft", "eval_grpo") is None
