@@ -6,8 +6,10 @@
     .venv/bin/python scripts/train_recorded_run.py --out F --only grpo &
     .venv/bin/python scripts/train_recorded_run.py --out F --only eval_sft --threads 1
 
-The defaults are the settings of `runs/train_recorded/v3_success` (~2.5 h on 2 busy cores); earlier
-runs keep their own settings in their `args.json`.
+The defaults are the settings of `runs/train_recorded/v3_success` (~2.5 h on 2 busy cores); a run
+keeps its first invocation's settings in `args.json` and every invocation in `invocations.jsonl`.
+`--warm-start OTHER_RUN` starts at GRPO from another run's expert data, SFT model and base/SFT
+evaluations (e.g. a longer or differently tuned GRPO stage on the same warm start).
 
 Stages (each writes its results into the run folder and is skipped when re-run on the same folder, so
 an interrupted run resumes where it stopped):
@@ -138,6 +140,15 @@ class Run:
         return data
 
 
+def record_invocation(folder: Path, args: argparse.Namespace) -> None:
+    """The first invocation's settings are the run's (`args.json`); every invocation, resumed or
+    `--only`, is appended to `invocations.jsonl` with its time."""
+    if not (folder / "args.json").exists():
+        (folder / "args.json").write_text(json.dumps(vars(args), indent=2))
+    with (folder / "invocations.jsonl").open("a") as log:
+        log.write(json.dumps({"time": datetime.now(UTC).isoformat(timespec="seconds"), **vars(args)}) + "\n")
+
+
 WARM_START_STAGES = ("synth", "eval_base", "sft", "eval_sft")
 
 
@@ -249,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 
     folder = Path(args.out or ROOT / "runs" / "train_recorded" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
     run = Run(folder)
-    (folder / "args.json").write_text(json.dumps(vars(args), indent=2))
+    record_invocation(folder, args)
     say(f"run folder {folder}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     env = game(args)
     train_tasks = make_tasks(depths=(1,), seeds=range(args.train_tasks), distractors=args.distractors)

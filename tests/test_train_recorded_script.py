@@ -142,3 +142,12 @@ def test_paired_change_counts_tasks_gained_and_lost(tmp_path):
     assert change == {"tasks": 6, "gained": 3, "lost": 1, "p_one_sided": 5 / 16}  # P(X >= 3 | 4 changed, 1/2)
     assert script.paired_change(store, "eval_base", "eval_grpo") is None
     assert script.paired_change(tmp_path / "missing.jsonl", "eval_sft", "eval_grpo") is None
+
+
+def test_a_run_keeps_its_first_settings_and_logs_every_invocation(tmp_path):
+    script = load_script()
+    script.record_invocation(tmp_path, script.arguments(["--out", str(tmp_path), "--grpo-steps", "40"]))
+    script.record_invocation(tmp_path, script.arguments(["--out", str(tmp_path), "--only", "eval_grpo", "--threads", "1"]))
+    assert json.loads((tmp_path / "args.json").read_text())["grpo_steps"] == 40
+    calls = [json.loads(line) for line in (tmp_path / "invocations.jsonl").open()]
+    assert [(c["only"], c["threads"]) for c in calls] == [(None, None), ("eval_grpo", 1)] and "time" in calls[0]
