@@ -112,13 +112,21 @@ class ToolEnv(Environment):
             raise EnvError(f"step() takes the assistant's message, got a {action.role!r} message.")
         self.messages.append(action)
         if action.error:
-            result = StepResult(observation=(user(action.error),), info={"parse_error": True})
+            result = StepResult(observation=(self.parse_feedback(action.error),), info={"parse_error": True})
         elif action.tool_calls:
             result = await self.call_tools(action)
         else:
-            result = await self.finish()
+            result = await self.answered()
         self.messages.extend(result.observation)
         return result
+
+    def parse_feedback(self, error: str) -> Message:
+        """The message that explains an unparseable tool call to the agent (a user turn by default)."""
+        return user(error)
+
+    async def answered(self) -> StepResult:
+        """The agent answered without calling a tool: score the answer and end the episode."""
+        return await self.finish()
 
     async def call_tools(self, action: Message) -> StepResult:
         """Run every requested tool; each result (or error) becomes a tool message."""

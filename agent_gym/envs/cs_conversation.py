@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..env import ToolEnv
-from ..errors import ConfigError, EnvError
+from ..errors import ConfigError
 from ..rewards import RewardFn, Rubric
 from ..tools import Tool
 from ..types import Message, StepResult, Task
@@ -63,21 +63,13 @@ class ConversationEnv(ToolEnv):
         self.messages = [*opening, first.message]
         return list(self.messages)
 
-    async def step(self, action: Message) -> StepResult:
-        if self.task is None:
-            raise EnvError(f"{type(self).__name__}.step() was called before reset(task); call reset first.")
-        if action.role != "assistant":
-            raise EnvError(f"step() takes the assistant's message, got a {action.role!r} message.")
-        self.messages.append(action)
-        if action.error:
-            result = StepResult(observation=(Message(role="user", content=action.error, name=FEEDBACK),),
-                                info={"parse_error": True})
-        elif action.tool_calls:
-            result = await self.call_tools(action)
-        else:
-            result = await self.user_turn()
-        self.messages.extend(result.observation)
-        return result
+    def parse_feedback(self, error: str) -> Message:
+        """Parse errors come as a user-role message named `FEEDBACK`, so the simulated user's turns stay apart."""
+        return Message(role="user", content=error, name=FEEDBACK)
+
+    async def answered(self) -> StepResult:
+        """The agent spoke to the user: the user answers (see `user_turn`)."""
+        return await self.user_turn()
 
     async def user_turn(self) -> StepResult:
         """The user answers the agent's text; on a stop signal the episode is scored and ends."""
