@@ -15,6 +15,7 @@ from agent_gym.envs.textcraft import TextCraftEnv, make_task
 from agent_gym.types import assistant
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_recorded_run.py"
+HELDOUT_EVAL = SCRIPT.parent / "heldout_eval.py"
 
 
 def load_script():
@@ -79,11 +80,24 @@ def test_sampled_evaluation_of_a_run_folder_uses_the_runs_own_settings(tmp_path)
         pytest.skip("the embedded model is not prepared (make setup prepares it)")
     (tmp_path / "args.json").write_text(json.dumps({"compact_prompt": True, "heldout_tasks": 2, "distractors": 1,
                                                     "eval_turns": 1, "max_turn_tokens": 8}))
-    script = SCRIPT.parent / "heldout_sampled_eval.py"
-    subprocess.run([sys.executable, str(script), str(tmp_path), "base", "--samples", "2"], check=True, timeout=600)
+    subprocess.run([sys.executable, str(HELDOUT_EVAL), str(tmp_path), "base", "--samples", "2"], check=True, timeout=600)
     result = json.loads((tmp_path / "sampled_T1_base.json").read_text())
     assert result["summary"]["episodes"] == 4 and result["summary"]["mean_turns"] == 1.0
     assert result["temperature"] == 1.0 and result["model"] == "embedded"
+    episodes = [json.loads(line) for line in (tmp_path / "eval_trajectories.jsonl").open()]
+    assert len(episodes) == 4 and {e["model"] for e in episodes} == {"eval_base-sampled-T1"}
+
+
+def test_heldout_eval_finds_checkpoints_and_names_the_models_it_has(tmp_path):
+    spec = importlib.util.spec_from_file_location("heldout_eval", HELDOUT_EVAL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "grpo" / "checkpoint-10").mkdir(parents=True)
+    assert module.model_folder(tmp_path, "base") is None
+    assert module.model_folder(tmp_path, "sft") == tmp_path / "sft" / "model"
+    assert module.model_folder(tmp_path, "checkpoint-10") == tmp_path / "grpo" / "checkpoint-10"
+    with pytest.raises(SystemExit, match=r"No model 'checkpoint-20'.*'grpo', 'checkpoint-10'\]"):
+        module.model_folder(tmp_path, "checkpoint-20")
 
 
 def _finished_sft_run(folder: Path) -> None:
