@@ -12,7 +12,7 @@ keeps its first invocation's settings in `args.json` and every invocation in `in
 evaluations (e.g. a longer or differently tuned GRPO stage on the same warm start).
 
 Stages (each writes its results into the run folder and is skipped when re-run on the same folder, so
-an interrupted run resumes where it stopped):
+an interrupted run resumes where it stopped; GRPO resumes from its last checkpoint with `--save-every`):
 
 1. synth — the TextCraft expert plays the training tasks (depth 1: gather base items, craft the goal,
    2-4 turns; `--distractors` unrelated recipes in every prompt); the trajectories become SFT data.
@@ -313,7 +313,13 @@ def main(argv: list[str] | None = None) -> int:
 
     grpo_dir = folder / MODEL_DIRS["grpo"]
     if wanted("grpo") and run.done("grpo") is None:
-        shutil.rmtree(grpo_dir, ignore_errors=True)  # an interrupted attempt: start the stage over
+        from agent_gym.train.resume import find_checkpoint
+
+        checkpoint = find_checkpoint(grpo_dir, True)
+        if checkpoint is None:  # an interrupted attempt without checkpoints (--save-every): start the stage over
+            shutil.rmtree(grpo_dir, ignore_errors=True)
+        else:
+            say(f"grpo: resuming from {checkpoint}")
         rounds = [int(x) for x in args.horizon.split(",")]
         every = args.every or max(1, -(-args.grpo_steps // len(rounds)))
         config = grpo_run_config(grpo_dir, args)
@@ -325,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         shaped = plan_progress if args.shaping == "plan" else accepted_commands
         shaping = [shaped(args.progress_reward)] if args.progress_reward else []
         result = grpo(env, sft_dir, train_tasks, config, horizon=StepwiseHorizon(rounds, every), peft_config=lora_config(),
-                      max_turn_tokens=args.max_turn_tokens, reward_funcs=shaping)
+                      max_turn_tokens=args.max_turn_tokens, reward_funcs=shaping, resume=True)
         run.save("grpo", {"output_dir": str(result.output_dir), "metrics": str(result.metrics_path),
                           "history": result.rollout.history, "seconds": time.perf_counter() - t0})
         del result  # the trainer (model, optimizer, reference) is not needed to evaluate the saved adapter

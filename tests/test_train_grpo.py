@@ -96,3 +96,35 @@ def test_debug_mode_plays_and_scores_without_training(model_dir, tmp_path):
     assert run.trainer.state.global_step == 0 and len(run.trajectories()) == 4
     assert {t.metadata["grpo"]["phase"] for t in run.trajectories()} == {"debug"}
     assert run.metrics()["phase"].tolist() == ["debug"]
+
+
+@pytest.mark.timeout(900)
+def test_a_crashed_run_resumes_from_its_checkpoint_without_duplicates(model_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    from agent_gym.train import grpo, grpo_config, lora_config
+
+    class CrashAfterLogging(TrainerCallback):  # step 2 is logged and played, its checkpoint never saved
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.global_step == 2:
+                raise RuntimeError("killed")
+
+    env = TextCraftEnv()
+    tasks = make_tasks(depths=(1,), seeds=range(2), distractors=0)
+    config = grpo_config(tmp_path / "grpo", max_steps=3, num_generations=2, per_device_train_batch_size=4,
+                         gradient_accumulation_steps=1, max_completion_length=48, seed=0,
+                         save_strategy="steps", save_steps=1)
+    common = {"horizon": 1, "peft_config": lora_config(), "max_turn_tokens": 12}
+    with pytest.raises(RuntimeError, match="killed"):
+        grpo(env, model_dir, tasks, config, callbacks=[CrashAfterLogging()], **common)
+    assert sorted(p.name for p in (tmp_path / "grpo").glob("checkpoint-*")) == ["checkpoint-1"]
+
+    run = grpo(env, model_dir, tasks, config, resume=True, **common)
+    assert run.resumed_from == tmp_path / "grpo" / "checkpoint-1" and run.trainer.state.global_step == 3
+    logged = [line for line in run.metrics().to_dict("records") if line.get("env/horizon") == 1.0]
+    assert [line["step"] for line in logged] == [1, 2, 3]  # step 2 once: the crashed run's line was dropped
+    assert logged[0]["run"] != logged[1]["run"] == logged[2]["run"]
+    episodes = run.trajectories()
+    assert sorted(t.metadata["grpo"]["step"] for t in episodes) == [0] * 4 + [1] * 4 + [2] * 4
+    assert {t.metadata["grpo"]["run"] for t in episodes if t.metadata["grpo"]["step"] >= 1} == {logged[1]["run"]}
+    assert (tmp_path / "grpo" / "adapter_model.safetensors").exists()

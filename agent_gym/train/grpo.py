@@ -25,6 +25,7 @@ from ..store import TrajectoryStore
 from ..types import Task, Trajectory
 from .horizon import HorizonSchedule
 from .metrics import MetricsLogger, metrics_figure, read_metrics
+from .resume import checkpoint_step, find_checkpoint, forget_after
 from .rollout_func import MultiTurnRollout, env_reward_func, episode_stats, trl_reward_func
 
 
@@ -42,6 +43,8 @@ class GRPORun:
     """Every episode played, training and debug."""
     metrics_path: Path
     """The per-step metrics JSONL file."""
+    resumed_from: Path | None = None
+    """The checkpoint training resumed from (`resume=`), if any."""
     debug: dict[str, Any] = field(default_factory=dict)
     """Debug mode (`train=False`): rewards per function, totals, `env/*` stats, trajectories, and the token
     sequences (`prompt_ids`, `completion_ids`, `env_mask`)."""
@@ -154,6 +157,7 @@ def grpo(
     callbacks: Sequence[Any] = (),
     live: Any = None,
     train: bool = True,
+    resume: bool | str | Path = False,
 ) -> GRPORun:
     """Train `model` with multi-turn GRPO on `env` over `tasks`.
 
@@ -179,17 +183,26 @@ def grpo(
         callbacks: More `TrainerCallback`s.
         live: A `LiveMetrics` refreshed on every log.
         train: False is the debug mode: one batch of rollouts and rewards, no training.
+        resume: Go on from a checkpoint of an interrupted run (`save_strategy="steps"` in the config):
+            True takes the last `checkpoint-N` in `config.output_dir` (none yet: a fresh start), or
+            a checkpoint folder. The metric lines and episodes the interrupted run wrote after that
+            checkpoint are dropped first, so every step appears once.
     """
+    checkpoint = find_checkpoint(config.output_dir, resume) if train else None
+    if checkpoint is not None:
+        output_dir = Path(config.output_dir)
+        store_path = store.path if isinstance(store, TrajectoryStore) else Path(store or output_dir / "trajectories.jsonl")
+        forget_after(checkpoint_step(checkpoint), metrics_path or output_dir / "metrics.jsonl", store_path)
     trainer, rollout, logger = build_grpo_trainer(
         env, model, tasks, config, horizon=horizon, peft_config=peft_config, reward_funcs=reward_funcs, store=store,
         metrics_path=metrics_path, processing_class=processing_class, max_turn_tokens=max_turn_tokens,
         tool_format=tool_format, eval_tasks=eval_tasks, callbacks=callbacks, live=live,
     )
-    run = GRPORun(trainer, rollout, Path(config.output_dir), rollout.store, logger.path)
+    run = GRPORun(trainer, rollout, Path(config.output_dir), rollout.store, logger.path, resumed_from=checkpoint)
     if not train:
         run.debug = debug_batch(trainer, rollout, list(tasks), logger)
         return run
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.save_model(config.output_dir)
     trainer.processing_class.save_pretrained(config.output_dir)
     return run
