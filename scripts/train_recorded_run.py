@@ -373,7 +373,9 @@ def report(run: Run, args: argparse.Namespace) -> None:
         "horizon_per_step": steps["env/horizon"].tolist() if len(steps) else [],
     }
     change = paired_change(run.folder / "eval_trajectories.jsonl", "eval_sft", "eval_grpo")
-    summary = {"heldout": rows, "grpo_training": training, "sft_to_grpo_greedy": change, "args": vars(args),
+    curve = checkpoint_curve(run.folder, rows, args.grpo_steps)
+    summary = {"heldout": rows, "grpo_training": training, "sft_to_grpo_greedy": change, "heldout_by_step": curve,
+               "args": vars(args),
                "seconds": {s: (run.done(s) or {}).get("seconds") for s in ("synth", "eval_base", "sft", "eval_sft", "grpo", "eval_grpo")}}
     (run.folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     n = rows[0]["episodes_greedy"]
@@ -385,12 +387,16 @@ def report(run: Run, args: argparse.Namespace) -> None:
               f"reward variance; mean zero-variance group fraction {training['mean_zero_variance_group_fraction']:.2f}; "
               f"training-batch success, mean of the first 5 steps {_pct(training['train_success_first_5'])}, "
               f"of the last 5 {_pct(training['train_success_last_5'])}."]
+    if len(curve) > 2:
+        lines += ["", "Held-out greedy success by GRPO step (step 0 = the SFT model; tasks gained/lost against it): "
+                  + "; ".join(f"{c['step']}: {c['success']}/{c['tasks']}"
+                              + (f" (+{c['gained']}/-{c['lost']})" if c.get("gained") is not None else "") for c in curve) + "."]
     if change:
         lines += ["", f"SFT -> SFT+GRPO, greedy, task by task: {change['gained']} of {change['tasks']} held-out tasks "
                   f"gained, {change['lost']} lost (exact one-sided sign test p = {change['p_one_sided']:.3g})."]
     (run.folder / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
-    figures(run.folder, rows, steps)
+    figures(run.folder, rows, steps, curve)
 
 
 def paired_change(store: Path, before: str, after: str) -> dict[str, Any] | None:
@@ -413,6 +419,24 @@ def paired_change(store: Path, before: str, after: str) -> dict[str, Any] | None
     return {"tasks": len(tasks), "gained": gained, "lost": lost, "p_one_sided": p}
 
 
+def checkpoint_curve(folder: Path, rows: list[dict[str, Any]], final_step: int) -> list[dict[str, Any]]:
+    """Held-out greedy success by GRPO step: the SFT model (step 0), every checkpoint evaluated with
+    `scripts/heldout_eval.py RUN checkpoint-N --temperature 0`, and the final model."""
+    def point(step: int, rate: float, n: int, change: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"step": step, "success": round(rate * n), "tasks": n, **{k: (change or {}).get(k) for k in ("gained", "lost")}}
+
+    n = rows[1]["episodes_greedy"]
+    curve = [point(0, rows[1]["success_greedy"], n)]
+    for path in folder.glob("greedy_checkpoint-*.json"):
+        data = json.loads(path.read_text())
+        step = int(path.stem.rsplit("-", 1)[1])
+        if step < final_step:
+            curve.append(point(step, data["summary"]["success_rate"], data["summary"]["episodes"], data.get("against_sft_greedy")))
+    change = paired_change(folder / "eval_trajectories.jsonl", "eval_sft", "eval_grpo")
+    curve.append(point(final_step, rows[2]["success_greedy"], n, change))
+    return sorted(curve, key=lambda c: c["step"])
+
+
 def _pct(value: Any) -> str:
     return "not measured" if value is None else f"{value:.0%}"
 
@@ -421,7 +445,7 @@ def _count(rate: float, n: int) -> str:
     return f"{rate:.0%} ({round(rate * n)}/{n})"
 
 
-def figures(folder: Path, rows: list[dict[str, Any]], steps: Any) -> None:
+def figures(folder: Path, rows: list[dict[str, Any]], steps: Any, curve: list[dict[str, Any]]) -> None:
     """before/SFT/GRPO bars and the GRPO curves, as PNG (matplotlib, when installed) and HTML (plotly)."""
     import plotly.graph_objects as go
 
@@ -470,6 +494,19 @@ def figures(folder: Path, rows: list[dict[str, Any]], steps: Any) -> None:
     axes[2].set_xlabel("step")
     fig.tight_layout()
     fig.savefig(folder / "grpo_training.png", dpi=120)
+
+    if len(curve) > 2:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.plot([c["step"] for c in curve], [c["success"] / c["tasks"] for c in curve], marker="o")
+        for c in curve:
+            ax.annotate(f"{c['success']}/{c['tasks']}", (c["step"], c["success"] / c["tasks"]),
+                        textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("GRPO step (0 = SFT model)")
+        ax.set_ylabel("held-out success (greedy)")
+        ax.set_title("Held-out success along GRPO")
+        fig.tight_layout()
+        fig.savefig(folder / "heldout_by_step.png", dpi=120)
 
 
 if __name__ == "__main__":

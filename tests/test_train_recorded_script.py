@@ -66,8 +66,13 @@ def test_report_of_a_greedy_only_run(tmp_path):
     steps = [{"step": s, "reward": r, "frac_reward_zero_std": z, "env/horizon": 3.0, "env/success": r, "env/turns": 3.0}
              for s, r, z in [(1, 0.0, 1.0), (2, 0.5, 0.5), (3, 0.5, 0.0)]]
     (tmp_path / "grpo" / "metrics.jsonl").write_text("\n".join(map(json.dumps, steps)) + "\n")
-    script.report(script.Run(tmp_path), script.arguments(["--out", str(tmp_path), "--eval-samples", "0"]))
+    (tmp_path / "greedy_checkpoint-2.json").write_text(json.dumps(
+        {"summary": {"success_rate": 0.5, "episodes": 4}, "against_sft_greedy": {"gained": 1, "lost": 0}}))
+    script.report(script.Run(tmp_path), script.arguments(["--out", str(tmp_path), "--eval-samples", "0", "--grpo-steps", "3"]))
     table = (tmp_path / "summary.md").read_text()
+    assert "Held-out greedy success by GRPO step (step 0 = the SFT model; tasks gained/lost against it): " \
+           "0: 1/4; 2: 2/4 (+1/-0); 3: 1/4." in table
+    assert (tmp_path / "heldout_by_step.png").exists() or importlib.util.find_spec("matplotlib") is None
     assert "| SFT+GRPO | 100% | 25% (1/4) | not measured |" in table
     assert "3 steps, 2 with non-zero within-group reward variance; mean zero-variance group fraction 0.50" in table
     assert (tmp_path / "heldout.html").exists() and (tmp_path / "grpo_training.html").exists()
