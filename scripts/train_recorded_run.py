@@ -1,12 +1,13 @@
 """The recorded CPU run: SFT warm start, then multi-turn GRPO, on TextCraft with the embedded model.
 
     .venv/bin/python scripts/train_recorded_run.py                 # -> runs/train_recorded/<UTC time>/
-    .venv/bin/python scripts/train_recorded_run.py --out runs/train_recorded/mine --grpo-steps 40
+    .venv/bin/python scripts/train_recorded_run.py --out runs/train_recorded/mine --grpo-steps 60
     # on 2 cores, a held-out evaluation beside the stage on the critical path (one torch thread for it):
     .venv/bin/python scripts/train_recorded_run.py --out F --only grpo &
     .venv/bin/python scripts/train_recorded_run.py --out F --only eval_sft --threads 1
 
-The defaults are the settings of `runs/train_recorded/v3_success` (~2.5 h on 2 busy cores); a run
+The defaults are the settings of `runs/train_recorded/v4_longer`: the synth/SFT stages of `v3_success`
+(~1.5 h on 2 cores) and v4's 40 GRPO steps (~1.5-2 h); a run
 keeps its first invocation's settings in `args.json` and every invocation in `invocations.jsonl`.
 `--warm-start OTHER_RUN` starts at GRPO from another run's expert data, SFT model and base/SFT
 evaluations (e.g. a longer or differently tuned GRPO stage on the same warm start).
@@ -78,13 +79,13 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compact-prompt", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--sft-epochs", type=float, default=2.0)
     p.add_argument("--sft-lr", type=float, default=2e-4)
-    p.add_argument("--grpo-steps", type=int, default=18)
+    p.add_argument("--grpo-steps", type=int, default=40)
     p.add_argument("--grpo-prompts", type=int, default=2, help="tasks per GRPO step")
     p.add_argument("--generations", type=int, default=8, help="episodes per task (GRPO group size)")
-    p.add_argument("--grpo-lr", type=float, default=1e-4)
-    p.add_argument("--grpo-schedule", choices=("linear", "constant", "cosine"), default="linear",
+    p.add_argument("--grpo-lr", type=float, default=4e-4)
+    p.add_argument("--grpo-schedule", choices=("linear", "constant", "cosine"), default="constant",
                    help="GRPO learning-rate schedule (TRL's lr_scheduler_type)")
-    p.add_argument("--save-every", type=int, default=0, help="keep a GRPO checkpoint every N steps (0: only the end)")
+    p.add_argument("--save-every", type=int, default=10, help="keep a GRPO checkpoint every N steps (0: only the end)")
     p.add_argument("--warm-start", default=None,
                    help="another run folder whose expert data, SFT model and base/SFT evaluations this run reuses "
                         "(it then runs GRPO and its evaluation only)")
@@ -343,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     if wanted("eval_grpo"):
         evaluate_stage(run, "eval_grpo", env, grpo_dir, heldout, args)
     if all(run.done(stage) for stage in STAGES):
-        report(run, args)
+        report(run, argparse.Namespace(**json.loads((folder / "args.json").read_text())))  # the run's settings
     return 0
 
 

@@ -146,7 +146,7 @@ def test_grpo_settings_of_the_run(tmp_path):
     assert config.learning_rate == 4e-4 and config.lr_scheduler_type == "constant"
     assert config.save_strategy == "steps" and config.save_steps == 10
     assert config.num_generations == 8 and config.gradient_accumulation_steps == 8  # 2 tasks x 8 episodes / 2
-    assert script.grpo_run_config(tmp_path, script.arguments([])).save_strategy == "no"
+    assert script.grpo_run_config(tmp_path, script.arguments(["--save-every", "0"])).save_strategy == "no"
 
 
 def test_paired_change_counts_tasks_gained_and_lost(tmp_path):
