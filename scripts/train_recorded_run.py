@@ -471,7 +471,7 @@ def figures(folder: Path, rows: list[dict[str, Any]], steps: Any, curve: list[di
     width = 0.25
     for i, (key, label) in enumerate(keys):
         values = [r[key] for r in rows]
-        bars = ax.bar([x + (i - 1) * width for x in range(len(rows))], values, width, label=label)
+        bars = ax.bar([x + (i - (len(keys) - 1) / 2) * width for x in range(len(rows))], values, width, label=label)
         ax.bar_label(bars, labels=[f"{v:.0%}" for v in values], fontsize=8)
     ax.set_xticks(range(len(rows)), [r["model"] for r in rows])
     ax.set_ylim(0, 1.1)
