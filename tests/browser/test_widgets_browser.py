@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from agent_gym.widgets import (
     CompareView,
     Query,
@@ -43,13 +45,15 @@ def test_static_report_works_offline_and_shows_the_same_content(page, tmp_path, 
     row_id = row.get_attribute("data-key").split("/")[-1]
     row.click()
     viewer = page.locator(".ag-browser-viewer .ag-viewer")
-    assert row_id in viewer.locator(".ag-header").inner_text()
+    expect(viewer.locator(".ag-header")).to_contain_text(row_id)  # waits for the viewer to show the clicked row
     assert _turn_text(viewer) == "turn 1 / 2" or _turn_text(viewer).startswith("turn 1 /")
+    turn = viewer.locator(".ag-turn-count").first
     viewer.locator(".ag-next").click()
-    assert _turn_text(viewer).startswith("turn 2 /")
+    expect(turn).to_have_text(re.compile(r"^turn 2 /"))
     viewer.locator(".ag-prev").click()
+    expect(turn).to_have_text(re.compile(r"^turn 1 /"))
     viewer.press("ArrowRight")
-    assert _turn_text(viewer).startswith("turn 2 /")
+    expect(turn).to_have_text(re.compile(r"^turn 2 /"))
     viewer.locator("[data-tab=scoring]").click()
     assert "final reward" in viewer.inner_text()
     page.screenshot(path=artifacts / "static_report.png", full_page=False)
