@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_recorded_run import MODEL_DIRS, game, heldout_tasks, paired_change  # noqa: E402
+from train_recorded_run import MODEL_DIRS, game, heldout_tasks, paired_change, run_settings  # noqa: E402
 
 MODELS = {"base": None, **MODEL_DIRS}
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    run_args = argparse.Namespace(**json.loads((args.run / "args.json").read_text()))
+    run_args = run_settings(args.run)
     greedy = args.temperature == 0
     kind = "greedy" if greedy else f"sampled-T{args.temperature:g}"
     store = args.run / "eval_trajectories.jsonl"

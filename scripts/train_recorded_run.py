@@ -150,6 +150,11 @@ def record_invocation(folder: Path, args: argparse.Namespace) -> None:
         log.write(json.dumps({"time": datetime.now(UTC).isoformat(timespec="seconds"), **vars(args)}) + "\n")
 
 
+def run_settings(folder: Path) -> argparse.Namespace:
+    """A run's settings: those of its first invocation (`args.json`)."""
+    return argparse.Namespace(**json.loads((folder / "args.json").read_text()))
+
+
 WARM_START_STAGES = ("synth", "eval_base", "sft", "eval_sft")
 
 
@@ -332,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         shaped = plan_progress if args.shaping == "plan" else accepted_commands
         shaping = [shaped(args.progress_reward)] if args.progress_reward else []
         result = grpo(env, sft_dir, train_tasks, config, horizon=StepwiseHorizon(rounds, every), peft_config=lora_config(),
-                      max_turn_tokens=args.max_turn_tokens, reward_funcs=shaping, resume=True)
+                      max_turn_tokens=args.max_turn_tokens, reward_funcs=shaping, resume=checkpoint or False)
         run.save("grpo", {"output_dir": str(result.output_dir), "metrics": str(result.metrics_path),
                           "history": result.rollout.history, "seconds": time.perf_counter() - t0})
         del result  # the trainer (model, optimizer, reference) is not needed to evaluate the saved adapter
@@ -344,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     if wanted("eval_grpo"):
         evaluate_stage(run, "eval_grpo", env, grpo_dir, heldout, args)
     if all(run.done(stage) for stage in STAGES):
-        report(run, argparse.Namespace(**json.loads((folder / "args.json").read_text())))  # the run's settings
+        report(run, run_settings(folder))
     return 0
 
 
@@ -374,7 +379,7 @@ def report(run: Run, args: argparse.Namespace) -> None:
         "horizon_per_step": steps["env/horizon"].tolist() if len(steps) else [],
     }
     change = paired_change(run.folder / "eval_trajectories.jsonl", "eval_sft", "eval_grpo")
-    curve = checkpoint_curve(run.folder, rows, args.grpo_steps)
+    curve = checkpoint_curve(run.folder, rows, args.grpo_steps, change)
     summary = {"heldout": rows, "grpo_training": training, "sft_to_grpo_greedy": change, "heldout_by_step": curve,
                "args": vars(args),
                "seconds": {s: (run.done(s) or {}).get("seconds") for s in ("synth", "eval_base", "sft", "eval_sft", "grpo", "eval_grpo")}}
@@ -405,9 +410,10 @@ def paired_change(store: Path, before: str, after: str) -> dict[str, Any] | None
     in `store`): tasks gained and lost, and the exact one-sided sign-test (McNemar) p-value of the gain."""
     if not store.exists():
         return None
+    from agent_gym import TrajectoryStore
+
     success: dict[str, dict[str, bool]] = {}
-    for line in store.open():
-        row = json.loads(line)
+    for row in TrajectoryStore(store).summaries(latest=False):  # in file order: a re-evaluation wins
         success.setdefault(row["model"], {})[row["task_id"]] = bool(row["success"])
     old, new = success.get(f"{before}-greedy"), success.get(f"{after}-greedy")
     if not old or not new:
@@ -420,9 +426,11 @@ def paired_change(store: Path, before: str, after: str) -> dict[str, Any] | None
     return {"tasks": len(tasks), "gained": gained, "lost": lost, "p_one_sided": p}
 
 
-def checkpoint_curve(folder: Path, rows: list[dict[str, Any]], final_step: int) -> list[dict[str, Any]]:
+def checkpoint_curve(folder: Path, rows: list[dict[str, Any]], final_step: int,
+                     final_change: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Held-out greedy success by GRPO step: the SFT model (step 0), every checkpoint evaluated with
-    `scripts/heldout_eval.py RUN checkpoint-N --temperature 0`, and the final model."""
+    `scripts/heldout_eval.py RUN checkpoint-N --temperature 0`, and the final model (`final_change`:
+    its `paired_change` against the SFT model)."""
     def point(step: int, rate: float, n: int, change: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"step": step, "success": round(rate * n), "tasks": n, **{k: (change or {}).get(k) for k in ("gained", "lost")}}
 
@@ -433,8 +441,7 @@ def checkpoint_curve(folder: Path, rows: list[dict[str, Any]], final_step: int) 
         step = int(path.stem.rsplit("-", 1)[1])
         if step < final_step:
             curve.append(point(step, data["summary"]["success_rate"], data["summary"]["episodes"], data.get("against_sft_greedy")))
-    change = paired_change(folder / "eval_trajectories.jsonl", "eval_sft", "eval_grpo")
-    curve.append(point(final_step, rows[2]["success_greedy"], n, change))
+    curve.append(point(final_step, rows[2]["success_greedy"], n, final_change))
     return sorted(curve, key=lambda c: c["step"])
 
 

@@ -154,7 +154,8 @@ def test_paired_change_counts_tasks_gained_and_lost(tmp_path):
     store = tmp_path / "eval_trajectories.jsonl"
     sft = [True, True, False, False, False, False]
     grpo = [True, False, True, True, True, False]
-    rows = [{"model": f"{stage}-greedy", "task_id": f"t{i}", "success": ok}
+    rows = [{"id": f"{stage}-{i}", "env": "textcraft", "policy": "evaluate", "model": f"{stage}-greedy",
+             "task_id": f"t{i}", "success": ok}
             for stage, outcomes in (("eval_sft", sft), ("eval_grpo", grpo)) for i, ok in enumerate(outcomes)]
     store.write_text("".join(json.dumps(r) + "\n" for r in rows))
     change = script.paired_change(store, "eval_sft", "eval_grpo")

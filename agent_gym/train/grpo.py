@@ -188,16 +188,14 @@ def grpo(
             a checkpoint folder. The metric lines and episodes the interrupted run wrote after that
             checkpoint are dropped first, so every step appears once.
     """
-    checkpoint = find_checkpoint(config.output_dir, resume) if train else None
-    if checkpoint is not None:
-        output_dir = Path(config.output_dir)
-        store_path = store.path if isinstance(store, TrajectoryStore) else Path(store or output_dir / "trajectories.jsonl")
-        forget_after(checkpoint_step(checkpoint), metrics_path or output_dir / "metrics.jsonl", store_path)
     trainer, rollout, logger = build_grpo_trainer(
         env, model, tasks, config, horizon=horizon, peft_config=peft_config, reward_funcs=reward_funcs, store=store,
         metrics_path=metrics_path, processing_class=processing_class, max_turn_tokens=max_turn_tokens,
         tool_format=tool_format, eval_tasks=eval_tasks, callbacks=callbacks, live=live,
     )
+    checkpoint = find_checkpoint(config.output_dir, resume) if train else None
+    if checkpoint is not None:  # nothing is written before training starts, so the files are the crashed run's
+        forget_after(checkpoint_step(checkpoint), logger.path, rollout.store.path if rollout.store else None)
     run = GRPORun(trainer, rollout, Path(config.output_dir), rollout.store, logger.path, resumed_from=checkpoint)
     if not train:
         run.debug = debug_batch(trainer, rollout, list(tasks), logger)
