@@ -39,6 +39,7 @@ class TrajectoryStore:
         self._records: list[Trajectory | None] = []  # validated records of a prefix of _lines (None: unreadable)
         self._summaries: list[dict[str, Any] | None] = []  # summary rows of a prefix of _lines
         self._offset = 0
+        self._file_id: tuple[int, int] | None = None  # (device, inode) of the file read so far
 
     def __repr__(self) -> str:
         return f"TrajectoryStore({str(self.path)!r})"
@@ -144,9 +145,11 @@ class TrajectoryStore:
         if not self.path.exists():
             self._lines, self._records, self._summaries, self._offset = [], [], [], 0
             return
-        size = self.path.stat().st_size
-        if size < self._offset:  # replaced or truncated: read from the start
+        stat = self.path.stat()
+        size, file_id = stat.st_size, (stat.st_dev, stat.st_ino)
+        if size < self._offset or file_id != self._file_id:  # replaced or truncated: read from the start
             self._lines, self._records, self._summaries, self._offset = [], [], [], 0
+            self._file_id = file_id
         if size == self._offset:
             return
         with self.path.open("rb") as f:

@@ -37,6 +37,18 @@ def test_reads_are_incremental_and_see_other_writers(tmp_path):
     assert reader.read() == []
 
 
+def test_a_replaced_file_that_grew_past_the_old_offset_is_read_from_scratch(tmp_path):
+    path = tmp_path / "s.jsonl"
+    store = TrajectoryStore(path)
+    store.extend([traj(0), traj(1)])
+    assert len(store) == 2
+    kept = tmp_path / "kept.jsonl"  # what a resume does: keep the first record, replace the file
+    kept.write_text(traj(0).to_json() + "\n")
+    os.replace(kept, path)
+    store.extend([traj(7), traj(8)])  # the new file is now longer than what the store had read
+    assert [t.id for t in store.read()] == ["t0", "t7", "t8"]
+
+
 def test_torn_line_is_skipped_and_next_append_starts_a_new_line(tmp_path):
     path = tmp_path / "s.jsonl"
     store = TrajectoryStore(path)
