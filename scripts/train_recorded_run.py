@@ -339,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         result = grpo(env, sft_dir, train_tasks, config, horizon=StepwiseHorizon(rounds, every), peft_config=lora_config(),
                       max_turn_tokens=args.max_turn_tokens, reward_funcs=shaping, resume=checkpoint or False)
         run.save("grpo", {"output_dir": str(result.output_dir), "metrics": str(result.metrics_path),
-                          "history": result.rollout.history, "seconds": time.perf_counter() - t0})
+                          "history": result.rollout.history, "seconds": time.perf_counter() - t0,  # this invocation's
+                          "resumed_from": str(checkpoint) if checkpoint else None})
         del result  # the trainer (model, optimizer, reference) is not needed to evaluate the saved adapter
         gc.collect()
     say("grpo: done")
