@@ -23,8 +23,10 @@ def find_checkpoint(output_dir: str | os.PathLike[str], resume: bool | str | os.
     if resume is False or resume is None:
         return None
     if resume is True:
-        kept = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-        return max(kept, key=lambda p: int(p.name.split("-")[-1]), default=None)
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        return Path(last) if last else None
     path = Path(resume)
     if not (path / "trainer_state.json").exists():
         raise ConfigError(f"{path} is not a trainer checkpoint (no trainer_state.json); pass resume=True to take the "
