@@ -81,9 +81,9 @@ system-deps:
 # Idempotent: pip runs only when pyproject.toml or constraints.txt changed since the last setup.
 # The model step runs every time; `agent_gym.local prepare` returns at once when it is done.
 setup: system-deps $(STAMP)
-	@if [ -e agent_gym/local.py ] || [ -e agent_gym/local/__init__.py ]; then \
+	@if [ -e agent_gym/local/__main__.py ]; then \
 	  $(PY) -m agent_gym.local prepare; \
-	else echo "setup: agent_gym/local.py not there yet; no model to prepare"; fi
+	else echo "setup: agent_gym/local/__main__.py not there yet; no model to prepare"; fi
 
 # --- use ---------------------------------------------------------------------------------
 
@@ -92,11 +92,11 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m agent_gym.notebook_run notebooks/00_quickstart.ipynb --out $(RUNS)
+	$(PY) -m agent_gym.cli.notebook_run notebooks/00_quickstart.ipynb --out $(RUNS)
 
 run: setup
 	@test -n "$(NB)" || { echo "usage: make run NB=notebooks/00_quickstart.ipynb ARGS='-p steps 200'" >&2; exit 2; }
-	$(PY) -m agent_gym.notebook_run "$(NB)" --out $(RUNS) $(ARGS)
+	$(PY) -m agent_gym.cli.notebook_run "$(NB)" --out $(RUNS) $(ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --notebook-dir notebooks \

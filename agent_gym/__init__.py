@@ -1,166 +1,46 @@
 """agent_gym: build environments for tool-using LLM agents, run and inspect rollouts, synthesize data, train.
 
-The public API is re-exported here; see the README and notebooks/ for the tour.
+The names a notebook needs most, grouped by stage in the order data flows:
+Task → Environment → Policy → Trajectory → TrajectoryStore → {widgets, synth, train}.
+Everything else lives in its package (`agent_gym.sandbox.Sandbox`, `agent_gym.widgets.TrajectoryViewer`,
+`agent_gym.train.grpo`, ...).
 """
+# The groups follow the stages, not the alphabet (pyproject.toml exempts this file from import sorting).
 
-from .env import Environment, TimeLimit, ToolEnv, Wrapper
-from .errors import (
-    AgentGymError,
-    ConfigError,
-    EnvError,
-    FormatError,
-    PolicyError,
-    SandboxError,
-    StoreError,
-    TaskError,
-    ToolError,
-)
-from .formats import (
-    parse_assistant_text,
-    parse_tool_responses,
-    render_assistant_text,
-    render_tool_response,
-    to_openai_conversation,
-    to_text_conversation,
-)
-from .policy import OpenAIPolicy, Policy, PolicyOutput, ScriptedPolicy
-from .rewards import (
-    RewardResult,
-    Rubric,
-    exact_match,
-    extract_boxed,
-    format_ok,
-    math_match,
-    numeric_match,
-    weighted,
-)
-from .rollout import current_task, job_key, rollout, run_rollouts, run_rollouts_sync, run_sync
-from .store import TrajectoryStore
-from .tasks import load_tasks, save_tasks
-from .tools import Tool, ToolResult, tool
-from .types import (
-    SCHEMA_VERSION,
-    ErrorInfo,
-    Message,
-    Step,
-    StepResult,
-    Task,
-    ToolCall,
-    Trajectory,
-    Turn,
-    Usage,
-    assistant,
-    system,
-    user,
-)
+# Records: what flows between the stages.
+from agent_gym.types import Message, Step, StepResult, Task, ToolCall, Trajectory, assistant, system, user
+
+# Errors: the base of every agent_gym error, and the one for bad settings.
+from agent_gym.errors import AgentGymError, ConfigError
+
+# Tasks: loading and saving task sets; the running episode's task (for experts and oracles).
+from agent_gym.tasks import current_task, load_tasks, save_tasks
+
+# Environments and their tools.
+from agent_gym.env import Environment, TimeLimit, ToolEnv, Wrapper
+from agent_gym.tools import Tool, tool
+
+# Rewards: plain functions, combined by weight in a Rubric.
+from agent_gym.rewards import Rubric, exact_match, format_ok, math_match, numeric_match, weighted
+
+# Policies: what answers the conversation.
+from agent_gym.policies import OpenAIPolicy, Policy, PolicyOutput, ScriptedPolicy
+
+# Running episodes (blocking functions have plain names; their coroutine twins end in `_async`).
+from agent_gym.runner import rollout, run_rollouts, run_rollouts_async, run_sync
+
+# The store: the contract between stages.
+from agent_gym.store import TrajectoryStore, summarize
+
+# Conversations as training text and OpenAI messages.
+from agent_gym.formats import to_openai_conversation, to_text_conversation
 
 __version__ = "0.1.0"
 
-_LAZY = {  # heavy optional imports (anywidget, ipywidgets) load on first use
-    "TrajectoryViewer": "agent_gym.widgets",
-    "RunTable": "agent_gym.widgets",
-    "RunBrowser": "agent_gym.widgets",
-    "CompareView": "agent_gym.widgets",
-    "GroupInspector": "agent_gym.widgets",
-    "run_report": "agent_gym.widgets",
-    "synthesize": "agent_gym.synth",
-    "Cassette": "agent_gym.cassette",
-    "LLMFallback": "agent_gym.cassette",
-    "error_fallback": "agent_gym.cassette",
-    "LLMJudge": "agent_gym.judge",
-    "JudgeWrapper": "agent_gym.judge",
-    "Verdict": "agent_gym.judge",
-    "Sandbox": "agent_gym.sandbox",
-    "SandboxLimits": "agent_gym.sandbox",
-    "SandboxResult": "agent_gym.sandbox",
-    "LocalPolicy": "agent_gym.local",
-    "serve_local_model": "agent_gym.local",
-    "TransformersPolicy": "agent_gym.local",
-}
-
-
-def __getattr__(name: str):  # noqa: ANN202 - module-level lazy attributes (PEP 562)
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'agent_gym' has no attribute {name!r}")
-
 __all__ = [
-    "SCHEMA_VERSION",
-    "Cassette",
-    "JudgeWrapper",
-    "LLMFallback",
-    "LLMJudge",
-    "LocalPolicy",
-    "Sandbox",
-    "SandboxLimits",
-    "SandboxResult",
-    "TransformersPolicy",
-    "Verdict",
-    "error_fallback",
-    "serve_local_model",
-    "CompareView",
-    "GroupInspector",
-    "RunBrowser",
-    "RunTable",
-    "TrajectoryViewer",
-    "run_report",
-    "synthesize",
-    "AgentGymError",
-    "ConfigError",
-    "EnvError",
-    "Environment",
-    "ErrorInfo",
-    "FormatError",
-    "Message",
-    "OpenAIPolicy",
-    "Policy",
-    "PolicyError",
-    "PolicyOutput",
-    "RewardResult",
-    "Rubric",
-    "SandboxError",
-    "ScriptedPolicy",
-    "Step",
-    "StepResult",
-    "StoreError",
-    "Task",
-    "TaskError",
-    "TimeLimit",
-    "Tool",
-    "ToolCall",
-    "ToolEnv",
-    "ToolError",
-    "ToolResult",
-    "Trajectory",
-    "TrajectoryStore",
-    "Turn",
-    "Usage",
-    "Wrapper",
-    "__version__",
-    "assistant",
-    "current_task",
-    "exact_match",
-    "extract_boxed",
-    "format_ok",
-    "job_key",
-    "load_tasks",
-    "math_match",
-    "numeric_match",
-    "parse_assistant_text",
-    "parse_tool_responses",
-    "render_assistant_text",
-    "render_tool_response",
-    "rollout",
-    "run_rollouts",
-    "run_rollouts_sync",
-    "run_sync",
-    "save_tasks",
-    "system",
-    "to_openai_conversation",
-    "to_text_conversation",
-    "tool",
-    "user",
-    "weighted",
+    "AgentGymError", "ConfigError", "Environment", "Message", "OpenAIPolicy", "Policy", "PolicyOutput", "Rubric",
+    "ScriptedPolicy", "Step", "StepResult", "Task", "TimeLimit", "Tool", "ToolCall", "ToolEnv", "Trajectory",
+    "TrajectoryStore", "Wrapper", "__version__", "assistant", "current_task", "exact_match", "format_ok",
+    "load_tasks", "math_match", "numeric_match", "rollout", "run_rollouts", "run_rollouts_async", "run_sync",
+    "save_tasks", "summarize", "system", "to_openai_conversation", "to_text_conversation", "tool", "user", "weighted",
 ]

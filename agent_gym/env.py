@@ -7,10 +7,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .errors import ConfigError, EnvError
-from .rewards import RewardFn, Rubric, as_rubric
-from .tools import Tool, ToolResult, as_tool
-from .types import Message, StepResult, Task, system, user
+from agent_gym.errors import ConfigError, EnvError
+from agent_gym.rewards.rubric import RewardFn, Rubric, as_rubric
+from agent_gym.tools.base import Tool, ToolResult, as_tool
+from agent_gym.types import Message, StepResult, Task, system, user
 
 
 class Environment(ABC):

@@ -17,7 +17,7 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
-from .types import Message, ToolCall
+from agent_gym.types import Message, ToolCall
 
 ToolFormat = Literal["native", "text"]
 TOOL_FORMATS: tuple[str, ...] = ("native", "text")

@@ -11,14 +11,15 @@ import fcntl
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .errors import StoreError
-from .types import SCHEMA_VERSION, Trajectory
+from agent_gym.errors import StoreError
+from agent_gym.frames import run_frame, summarized_json, summary_from_dict
+from agent_gym.types import SCHEMA_VERSION, Trajectory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,10 +87,15 @@ class TrajectoryStore:
         return list(self.latest_by_key().values())
 
     def get(self, trajectory_id: str) -> Trajectory:
-        """The record with this id."""
-        for trajectory in self.read():
-            if trajectory.id == trajectory_id:
-                return trajectory
+        """The record with this id (only lines that contain the id are parsed)."""
+        self._refresh()
+        needle = json.dumps(trajectory_id).encode()
+        for index, line in enumerate(self._lines):
+            if needle not in line:
+                continue
+            record = self._records[index] if index < len(self._records) else self._parse(line)
+            if record is not None and record.id == trajectory_id:
+                return record
         raise KeyError(f"No trajectory with id {trajectory_id!r} in {self.path}.")
 
     def filter(
@@ -136,10 +142,7 @@ class TrajectoryStore:
 
     def to_pandas(self, latest: bool = True) -> pd.DataFrame:
         """A summary frame, one row per trajectory (`reward/<name>` columns hold components)."""
-        import pandas as pd
-
-        rows = [{k: v for k, v in r.items() if k != "job_key"} for r in self.summaries(latest)]
-        return pd.DataFrame(rows, columns=None if rows else list(summary_row_columns()))
+        return run_frame({None: self.summaries(latest)})
 
     def _refresh(self) -> None:
         if not self.path.exists():
@@ -172,48 +175,9 @@ class TrajectoryStore:
         return record
 
 
-def summary_row_columns() -> tuple[str, ...]:
-    """Columns of `TrajectoryStore.to_pandas` (besides reward components)."""
-    return (
-        "id", "env", "task_id", "sample_index", "policy", "model", "reward", "success", "turns", "tool_calls",
-        "prompt_tokens", "completion_tokens", "total_tokens", "seconds", "error", "error_message",
-        "terminated", "truncated", "started_at",
-    )
-
-
-_SUMMARY_FIELDS = {
-    "id", "env", "task_id", "sample_index", "policy", "model", "reward", "success", "steps", "metrics", "usage",
-    "seconds", "error", "terminated", "truncated", "started_at", "reward_components", "job_key",
-}
-
-
-def summary_row(t: Trajectory) -> dict[str, Any]:
-    """One trajectory as a flat dict of its headline numbers."""
-    row = summary_from_dict(t.model_dump(include=_SUMMARY_FIELDS))
-    del row["job_key"]
-    return row
-
-
-def summary_from_dict(d: dict[str, Any]) -> dict[str, Any]:
-    """`summary_row` of a trajectory's JSON object (plus its `job_key`), without building the record."""
-    usage, error = d.get("usage") or {}, d.get("error")
-    prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-    row: dict[str, Any] = {
-        "id": d["id"], "env": d["env"], "task_id": d["task_id"], "sample_index": d.get("sample_index", 0),
-        "policy": d["policy"], "model": d.get("model"), "reward": d.get("reward", 0.0), "success": d.get("success"),
-        "turns": len(d.get("steps") or ()), "tool_calls": int((d.get("metrics") or {}).get("tool_calls", 0)),
-        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-        "seconds": d.get("seconds", 0.0), "error": error["kind"] if error else None,
-        "error_message": error["message"] if error else None, "terminated": d.get("terminated", False),
-        "truncated": d.get("truncated", False), "started_at": d.get("started_at", 0.0), "job_key": d.get("job_key", ""),
-    }
-    row.update({f"reward/{name}": value for name, value in (d.get("reward_components") or {}).items()})
-    return row
-
-
 def _summary_of_line(line: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(line)
+        data = summarized_json(line)
         if int(data.get("schema_version", 0)) > SCHEMA_VERSION:
             raise StoreError(f"A store line was written by a newer agent_gym (schema > {SCHEMA_VERSION}); upgrade agent_gym.")
         return summary_from_dict(data)
@@ -233,20 +197,25 @@ def _newer_schema(line: bytes) -> bool:
         return False
 
 
-def summarize(trajectories: list[Trajectory]) -> dict[str, float]:
-    """Headline numbers of a run: episodes, success rate, mean reward, turns, tokens, errors."""
+def summarize(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    """Headline numbers of a run: episodes, success rate, mean reward, turns, tokens, errors, seconds.
+
+    The one rule for success: `success_rate` is solved episodes over *all* episodes. An episode
+    without a verdict (`success is None`: it failed, or its environment cannot tell) counts as not
+    solved; `judged` says how many episodes had a verdict.
+    """
     count = len(trajectories)
-    judged = [t.success for t in trajectories if t.success is not None]
 
     def mean(values: list[float]) -> float:
         return round(sum(values) / len(values), 6) if values else 0.0
 
     return {
         "episodes": count,
-        "success_rate": mean([float(s) for s in judged]),
+        "judged": sum(t.success is not None for t in trajectories),
+        "success_rate": mean([float(bool(t.success)) for t in trajectories]),
         "mean_reward": mean([t.reward for t in trajectories]),
         "mean_turns": mean([float(t.num_turns) for t in trajectories]),
-        "total_tokens": float(sum(t.usage.total_tokens for t in trajectories)),
-        "errors": float(sum(t.error is not None for t in trajectories)),
+        "total_tokens": sum(t.usage.total_tokens for t in trajectories),
+        "errors": sum(t.error is not None for t in trajectories),
         "mean_seconds": mean([t.seconds for t in trajectories]),
     }

@@ -1,7 +1,8 @@
-"""Loading tasks from lists, JSON/JSONL/Parquet files or a `datasets.Dataset`."""
+"""Tasks: loading them from lists, JSON/JSONL/Parquet files or a `datasets.Dataset`; the running episode's task."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -10,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import TaskError
-from .types import Task
+from agent_gym.errors import TaskError
+from agent_gym.types import Task
 
 PROMPT_FIELDS = ("prompt", "question", "instruction", "query", "problem")
 """Record fields accepted as the task prompt, in order of preference."""
@@ -98,3 +99,15 @@ def _read_file(path: Path) -> list[Any]:
 
         return pd.read_parquet(path).to_dict(orient="records")
     raise TaskError(f"Unsupported task file {path.name}: use .json, .jsonl or .parquet.")
+
+
+CURRENT_TASK: contextvars.ContextVar[Task | None] = contextvars.ContextVar("agent_gym_current_task", default=None)
+
+
+def current_task() -> Task | None:
+    """The task of the episode running in this asyncio task (None outside `rollout`).
+
+    For policies that need the task record, such as scripted experts and oracles; model policies
+    see only the conversation, as a real model would.
+    """
+    return CURRENT_TASK.get()

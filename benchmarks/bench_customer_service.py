@@ -29,17 +29,17 @@ except ImportError:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.common import row, summarize
 
-from agent_gym import run_rollouts
-from agent_gym.cassette import Cassette
-from agent_gym.envs.cs_domains import changes_db, load_domain
-from agent_gym.envs.customer_service import (
+from agent_gym import run_rollouts_async
+from agent_gym.envs.dialogue.customer_service import (
     CustomerServiceEnv,
     OraclePolicy,
     SimulatedUser,
+    domain_tasks,
     is_replayable,
-    load_tasks,
     wrong_actions,
 )
+from agent_gym.envs.dialogue.domains import changes_db, load_domain
+from agent_gym.tools.cassette import Cassette
 
 BENCHMARK = "customer_service"
 
@@ -69,28 +69,28 @@ def domains() -> list[dict[str, Any]]:
 async def oracle(limit: int | None) -> list[dict[str, Any]]:
     rows = []
     for name in ("retail", "airline"):
-        tasks = [t for t in load_tasks(name) if is_replayable(t)][:limit]
-        out = await run_rollouts(CustomerServiceEnv(name), OraclePolicy(), tasks, progress=False)
+        tasks = [t for t in domain_tasks(name) if is_replayable(t)][:limit]
+        out = await run_rollouts_async(CustomerServiceEnv(name), OraclePolicy(), tasks, progress=False)
         rate = sum(t.reward == 1.0 for t in out) / len(out)
         rows.append(row(BENCHMARK, f"{name}: oracle scores 1.0", rate, "share", f"{len(out)} replayable tasks",
                         target=">= 0.95", params={"tasks": len(out)}))
         rows.append(row(BENCHMARK, f"{name}: oracle episode", unit="s", note=f"reset + tools + τ² scoring; {_load()}",
                         **summarize([t.seconds for t in out])))
         writes = [t for t in tasks if changes_db(t)]
-        wrong = await run_rollouts(CustomerServiceEnv(name), OraclePolicy(actions=wrong_actions), writes, progress=False)
+        wrong = await run_rollouts_async(CustomerServiceEnv(name), OraclePolicy(actions=wrong_actions), writes, progress=False)
         rows.append(row(BENCHMARK, f"{name}: wrong action sequence, mean reward", sum(t.reward for t in wrong) / len(wrong),
                         "", f"{len(wrong)} tasks whose actions change the DB; writes corrupted", target="== 0"))
     return rows
 
 
 async def cassette(count: int) -> list[dict[str, Any]]:
-    tasks = load_tasks("retail", limit=count)
+    tasks = domain_tasks("retail", limit=count)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "retail.cassette.jsonl"
         recorder = Cassette(path, mode="record")
-        recorded = await run_rollouts(recorder.attach(CustomerServiceEnv("retail")), OraclePolicy(), tasks, progress=False)
+        recorded = await run_rollouts_async(recorder.attach(CustomerServiceEnv("retail")), OraclePolicy(), tasks, progress=False)
         player = Cassette(path, mode="replay")
-        replayed = await run_rollouts(player.attach(CustomerServiceEnv("retail")), OraclePolicy(), tasks, progress=False)
+        replayed = await run_rollouts_async(player.attach(CustomerServiceEnv("retail")), OraclePolicy(), tasks, progress=False)
         size = path.stat().st_size
 
     def tool_texts(trajectories):
@@ -112,12 +112,12 @@ async def cassette(count: int) -> list[dict[str, Any]]:
 async def local_episode() -> list[dict[str, Any]]:
     from agent_gym.local import LocalPolicy, serve_local_model
 
-    task = load_tasks("retail", limit=1)[0]
+    task = domain_tasks("retail", limit=1)[0]
     with serve_local_model() as server:
         agent = LocalPolicy(server, temperature=0.7, max_tokens=48)
         customer = SimulatedUser(LocalPolicy(server, temperature=0.7, max_tokens=32), max_turns=2)
         env = CustomerServiceEnv("retail", customer, compact=True)
-        [t] = await run_rollouts(env, agent, [task], max_turns=8, seed=0, progress=False)
+        [t] = await run_rollouts_async(env, agent, [task], max_turns=8, seed=0, progress=False)
     status = "ran to the end" if t.terminated and t.error is None else f"error {t.error and t.error.kind}"
     return [row(BENCHMARK, "embedded model as agent and user: one episode", t.seconds, "s",
                 f"compact prompt, 2 user turns, {t.num_turns} agent turns, {t.usage.total_tokens} agent tokens; "

@@ -34,7 +34,8 @@ except ImportError:  # run as a script
 
 import openai
 
-from agent_gym.local import TransformersPolicy, prepare_local_model, serve_local_model
+from agent_gym.local import prepare_local_model, serve_local_model
+from agent_gym.policies.in_process import TransformersPolicy
 from agent_gym.types import user
 
 BENCHMARK = "local"
@@ -48,7 +49,7 @@ def _load() -> str:
 def materialize(cache: Path) -> list[dict[str, Any]]:
     """Empty cache -> ready folder in a fresh interpreter, then the idempotent second call."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "agent_gym.local", "prepare", "--cache-dir", str(cache)],
+    subprocess.run([sys.executable, "-m", "agent_gym.local.policy", "prepare", "--cache-dir", str(cache)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()

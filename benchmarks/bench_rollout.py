@@ -1,6 +1,6 @@
 """The rollout engine against its physical limit and against a peer (verifiers 0.3.1).
 
-A scripted OpenAI-compatible server (`agent_gym.scripted_server`, its own process) answers every model
+A scripted OpenAI-compatible server (`agent_gym.testing.scripted_server`, its own process) answers every model
 call after a fixed latency L: first a tool call, then the answer, so an episode is 2 model calls. N
 episodes run at concurrency C. With no client cost, they would finish at the ideal rate
 C / (turns × L) episodes/s; `achieved/ideal` says how close the engine gets. At L = 1 s the run is
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent_gym.scripted_server import serve_scripted
+from agent_gym.testing.scripted_server import serve_scripted
 
 from .common import row, summarize
 from .workers import Worker, WorkerError, cpu_pressure_seconds, process_cpu_seconds

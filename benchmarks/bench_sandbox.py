@@ -28,7 +28,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `benchmarks.common` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent_gym.sandbox import Sandbox, SandboxLimits  # noqa: E402
+from agent_gym.sandbox.box import Sandbox, SandboxLimits  # noqa: E402
 from benchmarks.common import row, summarize  # noqa: E402
 
 TARGET = "<= 60"

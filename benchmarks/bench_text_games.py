@@ -10,7 +10,7 @@ repeat, interleaved: once through the raw library (minigrid's `env.step(action)`
 its "raw" step is the game hook `TextCraftEnv.command`) and once through the env API
 (`await env.step(assistant message with an act tool call)`, which parses the call, renders the text
 and builds the `StepResult`). The overhead is the difference of the two per-step times, repeat by
-repeat; figures are medians with [min, max]. Expert success is measured with `run_rollouts` over
+repeat; figures are medians with [min, max]. Expert success is measured with `run_rollouts_async` over
 seeded tasks. ScienceWorld is measured when the optional package and Java are there (full runs only).
 """
 
@@ -34,8 +34,8 @@ except ImportError:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.common import row, summarize
 
-from agent_gym import Message, ToolCall, assistant, run_rollouts
-from agent_gym.envs.text_game import TextGameEnv, commands_in
+from agent_gym import Message, ToolCall, assistant, run_rollouts_async
+from agent_gym.envs.games.text_game import TextGameEnv, commands_in
 
 BENCHMARK = "text_games"
 
@@ -50,7 +50,7 @@ def act(command: str) -> Message:
 async def expert_run(env: TextGameEnv, expert: Any, tasks: list, max_turns: int, concurrency: int) -> dict[str, Any]:
     """Success rate, episodes/s and the command sequences of an expert run."""
     t0 = time.perf_counter()
-    runs = await run_rollouts(env, expert, tasks, max_turns=max_turns, max_concurrency=concurrency, progress=False)
+    runs = await run_rollouts_async(env, expert, tasks, max_turns=max_turns, max_concurrency=concurrency, progress=False)
     seconds = time.perf_counter() - t0
     return {
         "success": sum(bool(t.success) for t in runs) / len(runs),
@@ -102,7 +102,7 @@ def game_rows(game: str, note_raw: str, timing: dict[str, list[float]], expert: 
             note="env API step - raw step, same commands, paired per repeat",
             **summarize([1000 * s for s in timing["overhead"]])),
         row(BENCHMARK, f"{game}: expert success", expert["success"], unit="", target=">= 0.95",
-            note=f"{expert['episodes']} seeded tasks, run_rollouts, {expert['errors']} errors, "
+            note=f"{expert['episodes']} seeded tasks, run_rollouts_async, {expert['errors']} errors, "
                  f"{expert['turns']:.1f} turns/episode, {expert['episodes_per_s']:.1f} episodes/s",
             params={"episodes": expert["episodes"]}),
     ]
@@ -113,7 +113,7 @@ def game_rows(game: str, note_raw: str, timing: dict[str, list[float]], expert: 
 
 def bench_babyai(quick: bool, repeats: int) -> list[dict[str, Any]]:
     from agent_gym.envs import babyai_text
-    from agent_gym.envs.babyai import (
+    from agent_gym.envs.games.babyai.env import (
         DEFAULT_LEVELS,
         BabyAIEnv,
         BabyAIExpert,
@@ -143,7 +143,7 @@ def bench_babyai(quick: bool, repeats: int) -> list[dict[str, Any]]:
 
 
 def bench_textcraft(quick: bool, repeats: int) -> list[dict[str, Any]]:
-    from agent_gym.envs.textcraft import TextCraftEnv, TextCraftExpert, make_tasks
+    from agent_gym.envs.games.textcraft.env import TextCraftEnv, TextCraftExpert, make_tasks
 
     env = TextCraftEnv()
     tasks = make_tasks(seeds=range(5 if quick else 50))
@@ -171,7 +171,12 @@ def bench_textworld(quick: bool, repeats: int) -> list[dict[str, Any]]:
         import textworld
     except ImportError:
         return [row(BENCHMARK, "textworld", None, note="textworld is not installed (pip install textworld)")]
-    from agent_gym.envs.textworld_env import TextWorldEnv, TextWorldExpert, ensure_game, make_tasks
+    from agent_gym.envs.games.textworld import (
+        TextWorldEnv,
+        TextWorldExpert,
+        ensure_game,
+        make_tasks,
+    )
 
     env = TextWorldEnv()
     tasks = make_tasks((1, 2) if quick else (1, 2, 3, 4), range(2 if quick else 5))
@@ -209,7 +214,7 @@ def bench_scienceworld(quick: bool, repeats: int) -> list[dict[str, Any]]:
         return [row(BENCHMARK, "scienceworld", None, note="optional: pip install scienceworld (needs Java 17+)")]
     if shutil.which("java") is None:
         return [row(BENCHMARK, "scienceworld", None, note="optional: needs Java 17+")]
-    from agent_gym.envs import scienceworld_env as sw
+    from agent_gym.envs.games import scienceworld as sw
 
     env = sw.ScienceWorldEnv()
     tasks = sw.make_tasks(sw.DEFAULT_TASKS, [0, 1])

@@ -90,7 +90,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from agent_gym.local_model import prepare_local_model
+    from agent_gym.local.files import prepare_local_model
     from agent_gym.train import (
         ChatRenderer,
         FixedHorizon,

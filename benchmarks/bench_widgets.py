@@ -1,7 +1,7 @@
 """Widgets: loading and summarizing big stores, building the viewer, and rendering in chromium.
 
 * store load + summary: a store of N trajectories (1k, 10k) read from disk, then the table frame and
-  its first page (what `RunTable` shows) — target < 1 s for 10,000.
+  its first page; and `RunTable(path)` itself, rows straight from the JSON — target < 0.5 s for 10,000.
 * viewer model: `trajectory_view` of a 100-turn trajectory (Python side of `TrajectoryViewer`).
 * browser render: the 100-turn trajectory in Debian's chromium, every turn on screen ("all turns"),
   from data to laid-out DOM — target < 300 ms. Skipped (value None) without /usr/bin/chromium.
@@ -24,10 +24,10 @@ if __package__ in (None, ""):  # run as a script
 else:
     from .common import row, summarize
 
-from agent_gym import ScriptedPolicy, Task, ToolEnv, TrajectoryStore, run_rollouts_sync
-from agent_gym.widgets import Query, TrajectoryViewer, apply_query, frame, trajectory_view
-from agent_gym.widgets.samples import echo, sample_store
-from agent_gym.widgets.table import page_rows
+from agent_gym import ScriptedPolicy, Task, ToolEnv, TrajectoryStore, run_rollouts
+from agent_gym.testing.samples import echo, sample_store
+from agent_gym.widgets import Query, RunTable, TrajectoryViewer, apply_query, frame, trajectory_view
+from agent_gym.widgets.models.table import page_rows
 
 BENCHMARK = "widgets"
 CHROMIUM = "/usr/bin/chromium"
@@ -57,7 +57,7 @@ def load_and_summarize(path: Path) -> tuple[float, float, int]:
 
 def long_trajectory(turns: int = 100):
     policy = ScriptedPolicy(lambda m, _t: f'<tool_call>{{"name": "echo", "arguments": {{"text": "step {len(m)}"}}}}</tool_call>')
-    [t] = run_rollouts_sync(ToolEnv(tools=[echo], name="echo"), policy, [Task(id="long", prompt="Loop.")], max_turns=turns, progress=False)
+    [t] = run_rollouts(ToolEnv(tools=[echo], name="echo"), policy, [Task(id="long", prompt="Loop.")], max_turns=turns, progress=False)
     return t
 
 
@@ -105,6 +105,15 @@ def run(quick: bool) -> list[dict]:
                             **summarize(r[1] for r in results), params={"n": n}))
             rows.append(row(BENCHMARK, f"load + summarize, {n:,}", unit="s", note="read + frame + first page",
                             target="< 1 s" if n == 10_000 else None, **summarize(r[0] + r[1] for r in results), params={"n": n}))
+            table_times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                table = RunTable(path)  # a fresh store each time: nothing cached
+                table_times.append(time.perf_counter() - t0)
+                assert table.count == n
+            rows.append(row(BENCHMARK, f"run table from a store, {n:,}", unit="s", target="< 0.5 s" if n == 10_000 else None,
+                            note="RunTable(path): rows from the store's JSON (one frame builder), first page sent",
+                            **summarize(table_times), params={"n": n}))
             summary_times = []
             for _ in range(repeats):
                 t0 = time.perf_counter()

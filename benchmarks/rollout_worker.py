@@ -3,7 +3,7 @@
     python -m benchmarks.rollout_worker        # then one JSON command per stdin line
 
 Each command `{"base_url": ..., "n": N, "concurrency": C}` runs N episodes of a one-tool task ("What is
-i + (i+1)?": call `add`, then answer) through `run_rollouts` against an OpenAI-compatible server, and
+i + (i+1)?": call `add`, then answer) through `run_rollouts_async` against an OpenAI-compatible server, and
 answers one JSON line: wall seconds, this process's CPU seconds (all threads, `time.process_time`), the
 number of model calls and of correctly solved episodes. The peer's worker
 (`benchmarks/peer/verifiers_worker.py`) speaks the same protocol, so both run the same episodes the same way.
@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from agent_gym import OpenAIPolicy, Task, ToolEnv, numeric_match, run_rollouts, tool
+from agent_gym import OpenAIPolicy, Task, ToolEnv, numeric_match, run_rollouts_async, tool
 
 
 @tool
@@ -44,7 +44,7 @@ async def episodes(base_url: str, n: int, concurrency: int, model: str = "script
     policy = OpenAIPolicy(model, base_url=base_url)
     todo = tasks(n)
     t0, c0, w0 = time.perf_counter(), time.process_time(), run_queue_wait()
-    out = await run_rollouts(ENV, policy, todo, max_concurrency=concurrency, progress=False)
+    out = await run_rollouts_async(ENV, policy, todo, max_concurrency=concurrency, progress=False)
     seconds, cpu, wait = time.perf_counter() - t0, time.process_time() - c0, run_queue_wait() - w0
     await policy.aclose()
     return {

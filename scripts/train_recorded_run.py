@@ -56,7 +56,7 @@ from typing import Any  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent_gym.envs.textcraft import TextCraftEnv, make_tasks  # noqa: E402
+from agent_gym.envs.games.textcraft.env import TextCraftEnv, make_tasks  # noqa: E402
 
 COMPACT_PROMPT = """You play TextCraft. Craft the goal item. Call the act tool with one command per turn:
 - get N ITEM: gather a base item, e.g. "get 2 oak log"
@@ -211,8 +211,8 @@ def plan_progress(weight: float) -> Any:
     Gathering a distractor recipe's items earns nothing."""
     import re
 
-    from agent_gym.envs.text_game import opening_text
-    from agent_gym.envs.textcraft import parse_opening, plan
+    from agent_gym.envs.games.text_game import opening_text
+    from agent_gym.envs.games.textcraft.env import parse_opening, plan
 
     obtained = re.compile(r"^(?:Got|Crafted) \d+ (.+?)\.")
 
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from agent_gym.local_model import prepare_local_model
+    from agent_gym.local.files import prepare_local_model
     from agent_gym.synth import synthesize
     from agent_gym.train import StepwiseHorizon, grpo, lora_config, sft, sft_config
 
@@ -458,7 +458,7 @@ def figures(folder: Path, rows: list[dict[str, Any]], steps: Any, curve: list[di
     """before/SFT/GRPO bars and the GRPO curves, as PNG (matplotlib, when installed) and HTML (plotly)."""
     import plotly.graph_objects as go
 
-    from agent_gym.train import metrics_figure
+    from agent_gym.widgets.plots import metrics_figure
 
     keys = [("valid_tool_calls", "valid tool calls"), ("success_greedy", "success (greedy)"), ("success_sampled", "success (sampled)")]
     keys = [(key, label) for key, label in keys if all(r[key] is not None for r in rows)]

@@ -1,32 +1,8 @@
 import pytest
 
-from agent_gym import (
-    ConfigError,
-    EnvError,
-    Message,
-    Task,
-    TimeLimit,
-    ToolCall,
-    ToolEnv,
-    assistant,
-    tool,
-)
-
-
-@tool
-def add(a: float, b: float) -> float:
-    """Add two numbers.
-
-    Args:
-        a: First.
-        b: Second.
-    """
-    return a + b
-
-
-def correct(task, messages):
-    return float(messages[-1].content.strip() == task.answer)
-
+from agent_gym import ConfigError, Message, Task, TimeLimit, ToolCall, ToolEnv, assistant
+from agent_gym.errors import EnvError
+from agent_gym.testing.toys import add, correct
 
 TASK = Task(id="1", prompt="2+3?", answer="5")
 
@@ -36,7 +12,7 @@ async def test_tool_env_runs_tools_then_scores_the_answer():
     opening = await env.reset(TASK)
     assert [m.role for m in opening] == ["system", "user"]
     result = await env.step(assistant(tool_calls=(ToolCall(name="add", arguments={"a": 2, "b": 3}, id="c1"),)))
-    assert result.observation == (Message(role="tool", content="5.0", name="add", tool_call_id="c1"),)
+    assert result.observation == (Message(role="tool", content="5", name="add", tool_call_id="c1"),)
     assert not result.terminated and result.reward == 0
     final = await env.step(assistant("5"))
     assert final.terminated and final.reward == 1.0 and final.success is True

@@ -1,15 +1,10 @@
 import pytest
 
-from agent_gym import (
-    Message,
-    ToolCall,
-    assistant,
-    parse_assistant_text,
-    render_assistant_text,
-    user,
-)
+from agent_gym import Message, ToolCall, assistant, user
 from agent_gym.formats import (
+    parse_assistant_text,
     parse_tool_responses,
+    render_assistant_text,
     render_tool_response,
     split_reasoning,
     to_text_conversation,

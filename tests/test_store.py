@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from agent_gym import StoreError, Trajectory, TrajectoryStore
+from agent_gym import Trajectory, TrajectoryStore
+from agent_gym.errors import StoreError
 from agent_gym.store import summarize
 
 

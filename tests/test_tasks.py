@@ -3,7 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from agent_gym import Task, TaskError, load_tasks, save_tasks
+from agent_gym import Task, load_tasks, save_tasks
+from agent_gym.errors import TaskError
 
 
 def test_load_from_records_with_aliases_and_metadata():

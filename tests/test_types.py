@@ -3,8 +3,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from agent_gym import ErrorInfo, Message, Step, Task, ToolCall, Trajectory, Usage, assistant, user
-from agent_gym.types import SCHEMA_VERSION
+from agent_gym import Message, Step, Task, ToolCall, Trajectory, assistant, user
+from agent_gym.types import SCHEMA_VERSION, ErrorInfo, Usage
 
 
 def full_trajectory() -> Trajectory:

@@ -5,21 +5,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..env import Environment
-from ..errors import ConfigError
+from agent_gym.env import Environment
+from agent_gym.errors import ConfigError
 
 BUILTIN_ENVS: dict[str, str] = {
     "calculator": "agent_gym.envs.calculator:CalculatorEnv",
-    "shell": "agent_gym.envs.shell:ShellEnv",
-    "python_code": "agent_gym.envs.python_code:PythonCodeEnv",
-    "math_python": "agent_gym.envs.math_python:MathPythonEnv",
-    "babyai": "agent_gym.envs.babyai:BabyAIEnv",
-    "textcraft": "agent_gym.envs.textcraft:TextCraftEnv",
-    "textworld": "agent_gym.envs.textworld_env:TextWorldEnv",
-    "scienceworld": "agent_gym.envs.scienceworld_env:ScienceWorldEnv",
-    "customer_service": "agent_gym.envs.customer_service:CustomerServiceEnv",
-    "customer_service_retail": "agent_gym.envs.customer_service:RetailServiceEnv",
-    "customer_service_airline": "agent_gym.envs.customer_service:AirlineServiceEnv",
+    "shell": "agent_gym.envs.code.shell:ShellEnv",
+    "python_code": "agent_gym.envs.code.python_code:PythonCodeEnv",
+    "math_python": "agent_gym.envs.code.math_python:MathPythonEnv",
+    "babyai": "agent_gym.envs.games.babyai.env:BabyAIEnv",
+    "textcraft": "agent_gym.envs.games.textcraft.env:TextCraftEnv",
+    "textworld": "agent_gym.envs.games.textworld:TextWorldEnv",
+    "scienceworld": "agent_gym.envs.games.scienceworld:ScienceWorldEnv",
+    "customer_service": "agent_gym.envs.dialogue.customer_service:CustomerServiceEnv",
+    "customer_service_retail": "agent_gym.envs.dialogue.customer_service:RetailServiceEnv",
+    "customer_service_airline": "agent_gym.envs.dialogue.customer_service:AirlineServiceEnv",
 }
 """Name -> `module:Class` of every built-in environment."""
 

@@ -12,11 +12,12 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from ..env import ToolEnv
-from ..policy import PolicyOutput
-from ..rewards import format_ok, numeric_match, weighted
-from ..tools import tool
-from ..types import Message, Task, ToolCall, assistant
+from agent_gym.env import ToolEnv
+from agent_gym.policies.base import PolicyOutput
+from agent_gym.rewards.functions import format_ok, numeric_match
+from agent_gym.rewards.rubric import weighted
+from agent_gym.tools.base import tool
+from agent_gym.types import Message, Task, ToolCall, assistant
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv}

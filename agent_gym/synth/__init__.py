@@ -1,8 +1,15 @@
 """Dataset synthesis: a teacher's filtered trajectories as training data (OpenAI messages, seed-000
 `<think>`/`<tool_call>` text, HF/TRL datasets, GRPO prompts), with a resumable ledger and a card."""
 
-from .export import grpo_prompt_row, hf_row, openai_row, sft_features, text_row, to_hf_dataset
-from .filters import (
+from agent_gym.synth.export import (
+    grpo_prompt_row,
+    hf_row,
+    openai_row,
+    sft_features,
+    text_row,
+    to_hf_dataset,
+)
+from agent_gym.synth.filters import (
     Filter,
     FilterReport,
     apply_filters,
@@ -18,7 +25,7 @@ from .filters import (
     successful,
     valid_format,
 )
-from .synthesize import FORMATS, SynthesisResult, synthesize, synthesize_async
+from agent_gym.synth.pipeline import FORMATS, SynthesisResult, synthesize, synthesize_async
 
 __all__ = [
     "FORMATS", "Filter", "FilterReport", "SynthesisResult", "apply_filters", "best_of_n", "dedupe", "default_filters",

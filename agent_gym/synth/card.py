@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..types import Trajectory
-from .export import write_text
-from .filters import FilterReport
+from agent_gym.synth.export import write_text
+from agent_gym.synth.filters import FilterReport
+from agent_gym.types import Trajectory
 
 
 def card_markdown(

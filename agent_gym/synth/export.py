@@ -18,8 +18,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..formats import render_tools_json, to_text_conversation
-from ..types import Message, Task, Trajectory
+from agent_gym.formats import render_tools_json, to_text_conversation
+from agent_gym.types import Message, Task, Trajectory
 
 
 def _openai_message(message: Message, *, arguments_as_text: bool) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import ConfigError
-from ..types import Task, Trajectory
+from agent_gym.errors import ConfigError
+from agent_gym.types import Task, Trajectory
 
 Tasks = Mapping[str, Task]
 

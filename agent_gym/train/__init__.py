@@ -8,36 +8,56 @@
 * `grpo_config`, `sft_config`, `lora_config` — CPU and GPU/vLLM settings as TRL/PEFT configs.
 
 TRL, transformers and PEFT are imported when a function needs them, so `import agent_gym.train` is light.
-(`grpo`, `sft` and `evaluate` name both a function and its module: the package attribute is the function;
-`from agent_gym.train.grpo import ...` reaches the module.)
+Modules: `configs` (TRL/PEFT settings), `sft_trainer`, `grpo_trainer`, `rollout_func` (TRL's rollout
+adapter), `multiturn` (episodes as token sequences), `generation`, `horizon`, `resume`, `evaluation`,
+`metrics` (the per-step metrics file).
 """
 
-from .evaluate import Evaluation, evaluate, load_checkpoint, summarize
-from .generation import HFGenerator, TrainerGenerator
-from .gpu import grpo_config, launch_command, lora_config, sft_config
-from .grpo import GRPORun, build_grpo_trainer, debug_batch, grpo, load_tokenizer, task_dataset
-from .horizon import AdaptiveHorizon, FixedHorizon, HorizonSchedule, StepwiseHorizon, as_schedule
-from .metrics import LiveMetrics, MetricsLogger, metrics_figure, read_metrics
-from .multiturn import (
+from agent_gym.train.configs import grpo_config, launch_command, lora_config, sft_config
+from agent_gym.train.evaluation import Evaluation, evaluate, load_checkpoint, tool_call_rates
+from agent_gym.train.generation import HFGenerator, TrainerGenerator
+from agent_gym.train.grpo_trainer import (
+                        GRPORun,
+                        build_grpo_trainer,
+                        debug_batch,
+                        grpo,
+                        load_tokenizer,
+                        task_dataset,
+)
+from agent_gym.train.horizon import (
+                        AdaptiveHorizon,
+                        FixedHorizon,
+                        HorizonSchedule,
+                        StepwiseHorizon,
+                        as_schedule,
+)
+from agent_gym.train.metrics import MetricsLogger
+from agent_gym.train.multiturn import (
                         ChatRenderer,
                         Episode,
                         Generation,
                         Generator,
                         ScriptedGenerator,
                         mask_spans,
-                        play,
+                        play_episodes,
                         to_trajectory,
                         valid_tool_call,
 )
-from .rollout_func import MultiTurnRollout, env_reward_func, episode_stats, trl_reward_func
-from .sft import SFTRun, as_dataset, sft
+from agent_gym.train.rollout_func import (
+                        MultiTurnRollout,
+                        env_reward_func,
+                        episode_stats,
+                        trl_reward_func,
+)
+from agent_gym.train.sft_trainer import SFTRun, as_dataset, sft
+from agent_gym.training_log import read_metrics
 
 __all__ = [
     "AdaptiveHorizon", "ChatRenderer", "Episode", "Evaluation", "FixedHorizon", "GRPORun", "Generation", "Generator",
-    "HFGenerator", "HorizonSchedule", "LiveMetrics", "MetricsLogger", "MultiTurnRollout", "SFTRun", "ScriptedGenerator",
+    "HFGenerator", "HorizonSchedule", "MetricsLogger", "MultiTurnRollout", "SFTRun", "ScriptedGenerator",
     "StepwiseHorizon", "TrainerGenerator", "as_dataset", "as_schedule", "build_grpo_trainer", "debug_batch",
     "env_reward_func", "episode_stats", "evaluate", "grpo", "grpo_config", "launch_command", "load_checkpoint",
-    "load_tokenizer", "lora_config", "mask_spans", "metrics_figure", "play", "read_metrics", "sft", "sft_config", "summarize",
+    "load_tokenizer", "lora_config", "mask_spans", "play_episodes", "read_metrics", "sft", "sft_config", "tool_call_rates",
     "task_dataset", "to_trajectory", "trl_reward_func", "valid_tool_call",
 ]
 

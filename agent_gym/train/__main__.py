@@ -1,7 +1,7 @@
 """Command line for training, also the entry point `accelerate launch` runs on many GPUs.
 
     python -m agent_gym.train sft  --env calculator --out runs/sft
-    python -m agent_gym.train grpo --env agent_gym.envs.textcraft:TextCraftEnv --model runs/sft/model \\
+    python -m agent_gym.train grpo --env agent_gym.envs.games.textcraft.env:TextCraftEnv --model runs/sft/model \\
         --out runs/grpo --horizon 3,5 --every 50 --set max_steps=100 --set num_generations=8
     accelerate launch --config_file configs/zero2.yaml -m agent_gym.train grpo ... --device gpu --use-vllm
 
@@ -18,8 +18,8 @@ import json
 import sys
 from typing import Any
 
-from ..envs import make_env, resolve
-from ..tasks import load_tasks
+from agent_gym.envs import make_env, resolve
+from agent_gym.tasks import load_tasks
 
 
 def _value(text: str) -> Any:
@@ -64,8 +64,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import grpo, grpo_config, lora_config, sft, sft_config
-    from .horizon import as_schedule
+    from agent_gym.train import grpo, grpo_config, lora_config, sft, sft_config
+    from agent_gym.train.horizon import as_schedule
 
     args = parser().parse_args(argv)
     env = make_env(args.env)
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     peft = None if args.no_lora else lora_config()
     overrides = _overrides(args.set)
     if args.command == "sft":
-        from ..synth import synthesize
+        from agent_gym.synth import synthesize
 
         if not args.expert and not hasattr(env, "expert"):
             raise SystemExit(f"{env.name} has no expert(); pass --expert module:Class (a Policy).")

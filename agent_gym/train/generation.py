@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .multiturn import Generation, end_of_turn_ids
+from agent_gym.train.multiturn import Generation, end_of_turn_ids
 
 
 class HFGenerator:

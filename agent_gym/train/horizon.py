@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from ..errors import ConfigError
+from agent_gym.errors import ConfigError
 
 
 @runtime_checkable

@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from ..env import Environment, TimeLimit
-from ..errors import ConfigError
-from ..formats import ToolFormat, parse_assistant_text, to_text_conversation
-from ..types import ErrorInfo, Message, Step, Task, Trajectory, Usage
+from agent_gym.env import Environment, TimeLimit
+from agent_gym.errors import ConfigError
+from agent_gym.formats import ToolFormat, parse_assistant_text, to_text_conversation
+from agent_gym.types import ErrorInfo, Message, Step, Task, Trajectory, Usage
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ class Episode:
         self.done = True
 
 
-async def play(
+async def play_episodes(
     env: Environment,
     tasks: Sequence[Task],
     generator: Generator,
@@ -303,7 +303,7 @@ async def _advance(e: Episode, out: Generation, renderer: ChatRenderer, max_comp
 
 def to_trajectory(e: Episode, *, env_name: str, policy: str, model: str | None, trajectory_id: str,
                   key: str = "", sampling: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None) -> Trajectory:
-    """The stored record of an episode (same fields `run_rollouts` fills)."""
+    """The stored record of an episode (same fields `run_rollouts_async` fills)."""
     components: dict[str, float] = {}
     for step in e.steps:
         for name, value in step.components.items():

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from agent_gym.errors import ConfigError
 
 
 def find_checkpoint(output_dir: str | os.PathLike[str], resume: bool | str | os.PathLike[str]) -> Path | None:

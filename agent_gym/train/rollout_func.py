@@ -2,7 +2,7 @@
 
 TRL's `RepeatSampler` hands each process its slice of the generation batch, every prompt repeated
 `num_generations` times in a row; here a prompt is a task id. For each one the rollout plays a whole
-multi-turn episode (`multiturn.play`, all episodes batched per turn) with the turn limit the horizon
+multi-turn episode (`multiturn.play_episodes`, all episodes batched per turn) with the turn limit the horizon
 schedule gives for `trainer.state.global_step`, and returns
 
 * `prompt_ids`, `completion_ids`, `logprobs` — the token sequences exactly as generated;
@@ -24,14 +24,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..env import Environment
-from ..errors import ConfigError
-from ..rollout import run_sync
-from ..store import TrajectoryStore
-from ..types import Task, Trajectory
-from .generation import TrainerGenerator
-from .horizon import HorizonSchedule, as_schedule
-from .multiturn import ChatRenderer, Generator, play, to_trajectory, valid_tool_call
+from agent_gym.env import Environment
+from agent_gym.errors import ConfigError
+from agent_gym.runner.batch import run_sync
+from agent_gym.store import TrajectoryStore
+from agent_gym.train.generation import TrainerGenerator
+from agent_gym.train.horizon import HorizonSchedule, as_schedule
+from agent_gym.train.multiturn import (
+    ChatRenderer,
+    Generator,
+    play_episodes,
+    to_trajectory,
+    valid_tool_call,
+)
+from agent_gym.types import Task, Trajectory
 
 
 class MultiTurnRollout:
@@ -108,7 +114,7 @@ class MultiTurnRollout:
         budget = trainer.args.max_completion_length
         tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
         started = time.perf_counter()
-        episodes = run_sync(play(
+        episodes = run_sync(play_episodes(
             self.env, [self.tasks[p] for p in prompts], self.generator_factory(trainer),
             self.renderer(tokenizer), max_turns=horizon, max_completion_tokens=budget,
             max_turn_tokens=min(self.max_turn_tokens or 128, budget),

@@ -1,4 +1,5 @@
-"""Plotly figures of a run (or several): rewards, success, turns, tokens and errors.
+"""Plotly figures of a run (or several): rewards, success, turns, tokens and errors; and of a training
+run's metrics file (`metrics_figure`).
 
 Every function takes the table's frame (`runs_frame(...)`, or `TrajectoryStore.to_pandas()`) and
 returns a `plotly.graph_objects.Figure`; `dashboard` returns them all.
@@ -6,9 +7,11 @@ returns a `plotly.graph_objects.Figure`; `dashboard` returns them all.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from .table import Sources, frame, named_sources, read_source
+from agent_gym import training_log
+from agent_gym.widgets.models.table import Sources, frame, named_sources, source_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,7 +22,7 @@ _LAYOUT = {"template": "plotly_white", "height": 320, "margin": {"l": 50, "r": 2
 
 def runs_frame(sources: Sources) -> pd.DataFrame:
     """The table frame of one or several runs (column `run` names them)."""
-    return frame({name: read_source(src) for name, src in named_sources(sources).items()})
+    return frame({name: source_rows(src) for name, src in named_sources(sources).items()})
 
 
 def _color(df: pd.DataFrame) -> str | None:
@@ -129,3 +132,39 @@ class FigureGrid:
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+
+# ---- training metrics ----------------------------------------------------------------------
+
+DEFAULT_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("reward", ("reward", "env/success")),
+    ("turns and horizon", ("env/turns", "env/horizon")),
+    ("zero-variance groups", ("frac_reward_zero_std",)),
+    ("loss and KL", ("loss", "kl")),
+)
+"""Panels of `metrics_figure`: (title, metric names)."""
+
+
+def metrics_figure(path_or_frame: Any, panels: Sequence[tuple[str, Sequence[str]]] = DEFAULT_PANELS,
+                   title: str = "GRPO training") -> Any:
+    """A plotly figure with one panel per (title, metrics) pair, step on the x axis."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    df = path_or_frame if hasattr(path_or_frame, "columns") else training_log.read_metrics(path_or_frame)
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=[p[0] for p in panels])
+    for row, (_, names) in enumerate(panels, start=1):
+        for name in names:
+            xs, ys = metric_series(df, name)
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name), row=row, col=1)
+    fig.update_layout(title=title, height=220 * len(panels), margin={"t": 60, "b": 40})
+    fig.update_xaxes(title_text="step", row=len(panels), col=1)
+    return fig
+
+
+def metric_series(df: Any, name: str) -> tuple[list[Any], list[Any]]:
+    """The (steps, values) of one metric, rows without it left out."""
+    if df is None or len(df) == 0 or name not in df.columns or "step" not in df.columns:
+        return [], []
+    part = df[["step", name]].dropna()
+    return part["step"].tolist(), part[name].tolist()

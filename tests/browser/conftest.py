@@ -70,7 +70,7 @@ def page(browser):
 WRITER = """
 import sys, time
 from agent_gym import TrajectoryStore
-from agent_gym.widgets.samples import sample_store
+from agent_gym.testing.samples import sample_store
 records = sample_store().latest()[:8]
 out = TrajectoryStore(sys.argv[1])
 for t in records:
@@ -83,7 +83,7 @@ def write_lab_notebook(path: Path, live_store: Path) -> None:
     cells = [
         new_code_cell(
             "from agent_gym.widgets import CompareView, RunBrowser\n"
-            "from agent_gym.widgets.samples import sample_store\n"
+            "from agent_gym.testing.samples import sample_store\n"
             "browser = RunBrowser(sample_store(), page_size=8)\n"
             "browser"
         ),

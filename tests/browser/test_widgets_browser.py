@@ -7,6 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
+from agent_gym.testing.samples import HOSTILE, edge_cases, sample_store
 from agent_gym.widgets import (
     CompareView,
     Query,
@@ -15,8 +16,7 @@ from agent_gym.widgets import (
     apply_query,
     run_report,
 )
-from agent_gym.widgets.samples import HOSTILE, edge_cases, sample_store
-from agent_gym.widgets.table import frame
+from agent_gym.widgets.models.table import frame
 
 
 def _turn_text(scope) -> str:

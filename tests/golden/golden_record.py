@@ -25,15 +25,20 @@ VOLATILE = {"id", "started_at", "seconds", "policy_seconds", "env_seconds"}
 
 def _experts() -> dict[str, Any]:
     """Built-in name -> (environment factory, tasks, expert factory)."""
-    from agent_gym.envs.babyai import BabyAIEnv
     from agent_gym.envs.calculator import CalculatorEnv, CalculatorExpert
-    from agent_gym.envs.customer_service import CustomerServiceEnv, OraclePolicy, is_replayable, load_tasks
-    from agent_gym.envs.math_python import MathPythonEnv, MathPythonExpert
-    from agent_gym.envs.python_code import PythonCodeEnv, PythonCodeExpert
-    from agent_gym.envs.scienceworld_env import ScienceWorldEnv
-    from agent_gym.envs.shell import ShellEnv, ShellExpert
-    from agent_gym.envs.textcraft import TextCraftEnv
-    from agent_gym.envs.textworld_env import TextWorldEnv
+    from agent_gym.envs.code.math_python import MathPythonEnv, MathPythonExpert
+    from agent_gym.envs.code.python_code import PythonCodeEnv, PythonCodeExpert
+    from agent_gym.envs.code.shell import ShellEnv, ShellExpert
+    from agent_gym.envs.dialogue.customer_service import (
+        CustomerServiceEnv,
+        OraclePolicy,
+        domain_tasks,
+        is_replayable,
+    )
+    from agent_gym.envs.games.babyai import BabyAIEnv
+    from agent_gym.envs.games.scienceworld import ScienceWorldEnv
+    from agent_gym.envs.games.textcraft import TextCraftEnv
+    from agent_gym.envs.games.textworld import TextWorldEnv
 
     def game(cls):  # text games carry their own expert
         return lambda: (cls(), lambda env, tasks: env.expert())
@@ -45,7 +50,7 @@ def _experts() -> dict[str, Any]:
         def make():
             env = CustomerServiceEnv(domain)
             return env, lambda env, tasks: OraclePolicy()
-        make.tasks = lambda env: [t for t in load_tasks(domain) if is_replayable(t)][:EPISODES]
+        make.tasks = lambda env: [t for t in domain_tasks(domain) if is_replayable(t)][:EPISODES]
         return make
 
     return {
@@ -80,12 +85,12 @@ def strip(value: Any) -> Any:
 
 def expert_run(name: str) -> list[dict[str, Any]]:
     """20 episodes of built-in environment `name` with its expert, as stripped trajectory dicts."""
-    from agent_gym import run_rollouts_sync
+    from agent_gym import run_rollouts
 
     make = _experts()[name]
     env, expert = make()
     tasks = make.tasks(env) if hasattr(make, "tasks") else env.default_tasks()[:EPISODES]
-    trajectories = run_rollouts_sync(env, expert(env, tasks), tasks, max_concurrency=2, seed=0, progress=False)
+    trajectories = run_rollouts(env, expert(env, tasks), tasks, max_concurrency=2, seed=0, progress=False)
     return [strip(t.to_dict()) for t in trajectories]
 
 
@@ -93,8 +98,8 @@ def grpo_run() -> dict[str, Any]:
     """3 multi-turn GRPO steps (LoRA, TextCraft, fixed seeds) on the embedded model."""
     import torch
 
-    from agent_gym.envs.textcraft import TextCraftEnv, make_tasks
-    from agent_gym.local_model import local_model_dir
+    from agent_gym.envs.games.textcraft import TextCraftEnv, make_tasks
+    from agent_gym.local import local_model_dir
     from agent_gym.train import StepwiseHorizon, build_grpo_trainer, grpo_config, lora_config
 
     torch.manual_seed(0)

@@ -1,0 +1,82 @@
+"""One episode: `rollout` plays a task on an environment with a policy and returns its Trajectory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+
+from agent_gym.env import Environment, TimeLimit
+from agent_gym.policies.base import Policy
+from agent_gym.runner.record import build_trajectory
+from agent_gym.tasks import CURRENT_TASK
+from agent_gym.types import ErrorInfo, Message, Step, Task, Trajectory
+
+
+async def rollout(
+    env: Environment,
+    policy: Policy,
+    task: Task,
+    *,
+    sample_index: int = 0,
+    seed: int | None = None,
+    max_turns: int | None = None,
+    timeout: float | None = None,
+    trajectory_id: str | None = None,
+    key: str = "",
+) -> Trajectory:
+    """Run one episode of `task` on `env` (used as is: pass a fresh or cloned environment).
+
+    Any exception from the environment or the policy ends the episode and is recorded on the
+    returned trajectory's `error`, with the conversation up to that point. The episode is truncated
+    after `max_turns` turns (default: the environment's `max_turns`); `timeout` bounds its wall
+    time in seconds.
+    """
+    env = TimeLimit(env, max_turns or env.max_turns)
+    messages: list[Message] = []
+    steps: list[Step] = []
+    error: ErrorInfo | None = None
+    started_at, t0 = time.time(), time.perf_counter()
+    tools = env.tool_schemas()
+    token = CURRENT_TASK.set(task)
+    try:
+        async with asyncio.timeout(timeout):
+            messages.extend(await env.reset(task))
+            while True:
+                t1 = time.perf_counter()
+                output = await policy.act(messages, tools, seed=seed)
+                t2 = time.perf_counter()
+                messages.append(output.message)
+                result = await env.step(output.message)
+                messages.extend(result.observation)
+                steps.append(
+                    Step(
+                        action_index=len(messages) - len(result.observation) - 1,
+                        observation_count=len(result.observation),
+                        reward=result.reward,
+                        components=result.components,
+                        terminated=result.terminated,
+                        truncated=result.truncated,
+                        info=result.info,
+                        usage=output.usage,
+                        policy_seconds=t2 - t1,
+                        env_seconds=time.perf_counter() - t2,
+                    )
+                )
+                if result.terminated or result.truncated:
+                    break
+            success = result.success
+    except Exception as exc:  # noqa: BLE001 - one failed episode must not stop the run
+        error = ErrorInfo(kind=type(exc).__name__, message=str(exc) or repr(exc), traceback=traceback.format_exc())
+        success = None
+    finally:
+        CURRENT_TASK.reset(token)
+        try:
+            await env.close()
+        except Exception as exc:  # noqa: BLE001
+            error = error or ErrorInfo(kind=type(exc).__name__, message=f"close() failed: {exc}")
+    return build_trajectory(
+        env, policy, task, messages, steps, error, success,
+        sample_index=sample_index, seed=seed, started_at=started_at, seconds=time.perf_counter() - t0,
+        trajectory_id=trajectory_id, key=key,
+    )

@@ -1,0 +1,134 @@
+"""`evaluate(env, policy_or_checkpoint, tasks)`: before/after comparisons on held-out tasks.
+
+A `Policy` (any OpenAI-compatible server, a scripted expert, `TransformersPolicy`) runs through
+`run_rollouts_async`. A checkpoint — a model folder, a LoRA adapter folder, a loaded model, an `SFTRun` or
+a `GRPORun` — is played in-process with the same token-in/token-out engine GRPO trains with, all
+episodes batched per turn, greedy by default. Both give an `Evaluation` with the trajectories and
+the headline numbers: success rate, mean reward, turns, valid tool calls (first turn and all turns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_gym.env import Environment
+from agent_gym.errors import ConfigError
+from agent_gym.policies.base import Policy
+from agent_gym.runner.batch import run_rollouts, run_sync
+from agent_gym.store import TrajectoryStore, summarize
+from agent_gym.train.generation import HFGenerator
+from agent_gym.train.multiturn import ChatRenderer, play_episodes, to_trajectory, valid_tool_call
+from agent_gym.types import Task, Trajectory
+
+
+@dataclass
+class Evaluation:
+    """Trajectories of an evaluation and their summary."""
+
+    label: str
+    """Name of what was evaluated (shown in tables and figures)."""
+    trajectories: list[Trajectory]
+    """One per task and sample."""
+
+    @property
+    def summary(self) -> dict[str, float]:
+        return summarize(self.trajectories) | tool_call_rates(self.trajectories)
+
+    def row(self) -> dict[str, Any]:
+        """`{"model": label, **summary}` for a comparison table."""
+        return {"model": self.label, **self.summary}
+
+
+def tool_call_rates(trajectories: Sequence[Trajectory]) -> dict[str, float]:
+    """Valid tool calls: the share of episodes whose first turn is one, and the share of all turns."""
+    turns = [(t, i) for t in trajectories for i in range(t.num_turns)]
+    return {
+        "valid_tool_call_rate": sum(valid_tool_call(t) for t in trajectories) / max(len(trajectories), 1),
+        "valid_tool_call_turns": sum(valid_tool_call(t, i) for t, i in turns) / max(len(turns), 1),
+    }
+
+
+def evaluate(
+    env: Environment,
+    policy_or_checkpoint: Any,
+    tasks: Sequence[Task],
+    *,
+    n: int = 1,
+    max_turns: int = 10,
+    temperature: float = 0.0,
+    max_turn_tokens: int = 128,
+    max_completion_tokens: int = 1024,
+    batch_size: int = 64,
+    store: TrajectoryStore | str | Path | None = None,
+    label: str | None = None,
+    tool_format: str = "native",
+    seed: int = 0,
+    progress: bool = True,
+) -> Evaluation:
+    """Play `n` episodes of every task with a policy or a checkpoint and summarize them.
+
+    `temperature`, `max_turn_tokens`, `max_completion_tokens` and `batch_size` apply to checkpoints;
+    `seed` seeds sampling (checkpoints) or the episodes (policies). `progress` shows a progress bar.
+    """
+    tasks = list(tasks)
+    store = TrajectoryStore(store) if isinstance(store, (str, Path)) else store
+    if isinstance(policy_or_checkpoint, Policy):
+        trajectories = run_rollouts(env, policy_or_checkpoint, tasks, n=n, max_turns=max_turns, store=store,
+                                         seed=seed, progress=progress)
+        return Evaluation(label or getattr(policy_or_checkpoint, "name", "policy"), trajectories)
+    model, tokenizer, name = load_checkpoint(policy_or_checkpoint)
+    import torch
+
+    torch.manual_seed(seed)
+    generator = HFGenerator(model, tokenizer, temperature=temperature, batch_size=batch_size)
+    renderer = ChatRenderer(tokenizer, env.tool_schemas(), tool_format=tool_format)  # type: ignore[arg-type]
+    jobs = [(task, i) for task in tasks for i in range(n)]
+    episodes = run_sync(play_episodes(env, [t for t, _ in jobs], generator, renderer, max_turns=max_turns,
+                             max_completion_tokens=max_completion_tokens, max_turn_tokens=max_turn_tokens,
+                             sample_indices=[i for _, i in jobs], progress=progress))
+    label = label or Path(name).name
+    sampling = {"temperature": temperature, "max_turn_tokens": max_turn_tokens, "max_turns": max_turns}
+    trajectories = []
+    for index, episode in enumerate(episodes):
+        trajectory = to_trajectory(episode, env_name=env.name, policy="evaluate", model=label,
+                                   trajectory_id=f"eval-{label}-{episode.task.id}-{episode.sample_index}-{index}",
+                                   sampling=sampling, metadata={"evaluate": {"label": label}})
+        if store is not None:
+            store.append(trajectory)
+        trajectories.append(trajectory)
+    return Evaluation(label, trajectories)
+
+
+def load_checkpoint(checkpoint: Any) -> tuple[Any, Any, str]:
+    """(model in eval mode, tokenizer, name) of a folder, an adapter folder, a loaded model or a run."""
+    from agent_gym.train.grpo_trainer import GRPORun, load_tokenizer, resolve_model
+    from agent_gym.train.sft_trainer import SFTRun
+
+    if isinstance(checkpoint, SFTRun):
+        checkpoint = checkpoint.model_dir
+    if isinstance(checkpoint, GRPORun):
+        return checkpoint.trainer.model.eval(), checkpoint.trainer.processing_class, str(checkpoint.output_dir)
+    checkpoint = resolve_model(checkpoint)
+    if isinstance(checkpoint, str):
+        import torch
+
+        path = Path(checkpoint)
+        if not path.is_dir():
+            raise ConfigError(f"No model folder at {path}.")
+        tokenizer = load_tokenizer(path)
+        if (path / "adapter_config.json").exists():
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch.float32).merge_and_unload()
+        else:
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        return model.eval(), tokenizer, str(path)
+    if hasattr(checkpoint, "generate"):
+        return checkpoint.eval(), load_tokenizer(checkpoint), getattr(checkpoint, "name_or_path", "model")
+    raise ConfigError(f"evaluate takes a Policy, a model folder, a loaded model, an SFTRun or a GRPORun; "
+                      f"got {type(checkpoint).__name__}.")

@@ -1,0 +1,85 @@
+"""The run report: a whole run (or several) as one offline page; `agent-gym report` is its CLI.
+
+The page inlines the widgets' ES module, CSS, the views' data (as JSON that cannot close its
+`<script>`), and plotly.js when it has figures. A Content-Security-Policy forbids every network
+request, so what you see is exactly what is in the file.
+
+    python -m agent_gym.widgets.export.report runs/x.jsonl -o report.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agent_gym.store import summarize
+from agent_gym.widgets.export.page import Section, write_page
+from agent_gym.widgets.models.table import Sources, named_sources, read_source
+
+
+def _summary_html(runs: dict[str, list[Any]]) -> str:
+    cols = ("episodes", "success_rate", "mean_reward", "mean_turns", "total_tokens", "errors", "mean_seconds")
+    head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in ("run", *cols))
+    rows = []
+    for name, trajectories in runs.items():
+        s = summarize(trajectories)
+        cells = "".join(f'<td class="ag-num">{s[c]:.3g}</td>' for c in cols)
+        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    return f'<table class="ag-grid ag-summary-table"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def run_report(sources: Sources, path: str | os.PathLike[str] | None = None, *, title: str | None = None,
+               plots: bool = True, groups: bool = True, compare: bool = True) -> str | Path:
+    """A whole run (or several) as one offline page: summary, plots, browsable table, groups, compare."""
+    from agent_gym.widgets.plots import FigureGrid, dashboard, runs_frame
+    from agent_gym.widgets.ui.compare_view import CompareView
+    from agent_gym.widgets.ui.group_inspector import GroupInspector
+    from agent_gym.widgets.ui.run_table import RunBrowser
+
+    named = named_sources(sources)
+    runs = {name: read_source(src) for name, src in named.items()}
+    sections = [Section(html=_summary_html(runs), title="Summary")]
+    if plots:
+        grid = FigureGrid(dashboard(runs_frame(runs)))
+        sections.append(Section(html=grid.to_html(include_plotlyjs=False), title="Plots"))
+    sections.append(Section(RunBrowser(runs, page_size=15).static_state(), title="Trajectories"))
+    if groups:
+        for name, trajectories in runs.items():
+            inspector = GroupInspector(trajectories)
+            if inspector.summary["multi_sample_groups"]:
+                sections.append(Section(inspector.static_state(), title=f"Groups · {name}" if len(runs) > 1 else "Groups"))
+    if compare and len(runs) == 2:
+        (na, a), (nb, b) = runs.items()
+        try:
+            sections.append(Section(CompareView.runs(a, b, labels=(na, nb)).static_state(), title=f"Compare · {na} vs {nb}"))
+        except ValueError:
+            pass
+    name = title or " vs ".join(named)
+    return write_page(sections, path, title=f"agent_gym · {name}", plotly_js=plots)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`agent-gym report runs/x.jsonl [runs/y.jsonl] -o report.html`."""
+    parser = argparse.ArgumentParser(prog="agent-gym report", description="Write a run (or two) as one offline HTML page.")
+    parser.add_argument("stores", nargs="+", help="Trajectory stores (.jsonl); two are also compared.")
+    parser.add_argument("-o", "--out", default="report.html", help="Output HTML file (default report.html).")
+    parser.add_argument("--title", help="Page title.")
+    parser.add_argument("--no-plots", action="store_true", help="Leave out the plots (and the 4 MB of plotly.js).")
+    args = parser.parse_args(argv)
+    missing = [s for s in args.stores if not Path(s).is_file()]
+    if missing:
+        print(f"error: no such store: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    sources = {Path(s).stem if Path(s).stem not in {Path(o).stem for o in args.stores if o != s} else s: s for s in args.stores}
+    out = run_report(sources, args.out, title=args.title, plots=not args.no_plots)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

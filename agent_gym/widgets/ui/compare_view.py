@@ -1,0 +1,74 @@
+"""CompareView: the same task from two runs side by side, aligned by turn, differences marked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import traitlets
+
+from agent_gym.types import Trajectory
+from agent_gym.widgets.models.compare import pair_choice, pair_view, pairs
+from agent_gym.widgets.models.table import Source, named_sources, read_source
+from agent_gym.widgets.ui.base import AgentGymWidget
+
+STATIC_PAIRS = 200
+"""At most this many pairs are embedded in a static page."""
+
+
+class CompareView(AgentGymWidget):
+    """Two trajectories of one task, turn by turn: what each did, and where they differ.
+
+    `CompareView(a, b)` compares two records; `CompareView.runs(before, after)` pairs two runs by
+    (task, sample) and offers every pair in a drop-down (`choice`).
+    """
+
+    pair = traitlets.Dict().tag(sync=True)
+    """The compared pair as `compare.compare_view` made it."""
+    choices = traitlets.List().tag(sync=True)
+    """Pairs to choose from (for two runs)."""
+    choice = traitlets.Unicode("").tag(sync=True)
+    """Key (`task#sample`) of the shown pair."""
+
+    def __init__(self, a: Trajectory | None = None, b: Trajectory | None = None, *,
+                 labels: Sequence[str] = ("A", "B"), candidates: Sequence[tuple[Trajectory, Trajectory]] = ()) -> None:
+        super().__init__(kind="compare")
+        self.labels = tuple(labels)
+        self._pairs = {pair_choice(x, y)["key"]: (x, y) for x, y in candidates}
+        if a is not None and b is not None:
+            self._pairs.setdefault(pair_choice(a, b)["key"], (a, b))
+        self.choices = [pair_choice(x, y) for x, y in self._pairs.values()]
+        if a is not None and b is not None:
+            self.choice = pair_choice(a, b)["key"]
+        elif self._pairs:
+            self.choice = next(iter(self._pairs))
+
+    @classmethod
+    def runs(cls, a: Source, b: Source, *, labels: Sequence[str] | None = None, task_id: str | None = None,
+             only_different: bool = False) -> CompareView:
+        """Pair the trajectories of two runs by (task, sample index); start on `task_id` if given."""
+        names = labels or (next(iter(named_sources(a))), next(iter(named_sources(b))))
+        found = pairs(read_source(a), read_source(b))
+        if only_different:
+            found = [(x, y) for x, y in found if x.reward != y.reward or x.final_answer != y.final_answer]
+        if not found:
+            raise ValueError("the two runs have no (task, sample) in common")
+        start = next((p for p in found if p[0].task_id == task_id), found[0]) if task_id else found[0]
+        return cls(*start, labels=names, candidates=found)
+
+    @traitlets.observe("choice")
+    def _on_choice(self, change: Any) -> None:
+        found = self._pairs.get(change["new"])
+        self.pair = pair_view(*found, labels=self.labels) if found else {}
+
+    def _lookup(self, trajectory_id: str) -> Trajectory | None:
+        return next((t for p in self._pairs.values() for t in p if t.id == trajectory_id), None)
+
+    def static_state(self, limit: int = STATIC_PAIRS) -> dict[str, Any]:
+        state = super().static_state()
+        keys = list(self._pairs)[:limit]
+        if self.choice and self.choice not in keys:
+            keys.append(self.choice)
+        state["_pairs"] = {k: pair_view(*self._pairs[k], labels=self.labels) for k in keys}
+        state["choices"] = [c for c in state["choices"] if c["key"] in state["_pairs"]]
+        return state

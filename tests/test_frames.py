@@ -1,0 +1,63 @@
+"""The one frame builder: rows from a store's JSON equal rows from the records, and the store, the
+run table and the plots make the same table."""
+
+from __future__ import annotations
+
+import json
+
+from agent_gym import TrajectoryStore, assistant, user
+from agent_gym.frames import (
+    SUMMARY_COLUMNS,
+    run_frame,
+    summarized_json,
+    summary_from_dict,
+    summary_row,
+)
+from agent_gym.testing.samples import sample_store
+from agent_gym.types import Trajectory
+from agent_gym.widgets import RunTable, plots
+
+
+def test_rows_from_the_json_equal_rows_from_the_records():
+    store = sample_store("calculator_runs")
+    lines = store.path.read_bytes().splitlines()
+    from_json = [summary_from_dict(summarized_json(line)) for line in lines]
+    from_records = [summary_row(Trajectory.from_json(line)) for line in lines]
+    assert from_json == from_records
+    assert sum(bool(r["final_answer"]) for r in from_json) > len(from_json) // 2  # most end with an answer
+
+
+def test_a_lone_surrogate_in_the_answer_is_read_through_the_fallback(tmp_path):
+    t = Trajectory(id="x", task_id="t", env="e", policy="p", messages=(user("hi"), assistant("bad \udcff end")))
+    line = json.dumps(t.model_dump(mode="json")).encode()  # json escapes the surrogate as \\udcff
+    row = summary_from_dict(summarized_json(line))
+    assert row["final_answer"] == "bad \udcff end"
+
+
+def test_store_table_and_plots_make_the_same_frame(tmp_path):
+    store = sample_store("calculator_runs")
+    by_store = store.to_pandas()
+    assert list(by_store.columns[: len(SUMMARY_COLUMNS)]) == list(SUMMARY_COLUMNS)
+    table = RunTable(store.path)
+    named = table.df.drop(columns=["run", "key"])
+    assert named[list(by_store.columns)].equals(by_store)
+    assert plots.runs_frame(store.path).equals(table.df)
+    assert run_frame({"a": store.latest()}).drop(columns=["run", "key"])[list(by_store.columns)].equals(by_store)
+
+
+def test_the_run_table_parses_a_record_only_when_it_is_opened(tmp_path):
+    source = sample_store("calculator_runs")
+    path = tmp_path / "copy.jsonl"
+    path.write_bytes(source.path.read_bytes())
+    table = RunTable(path)
+    assert table._records == {}  # rows came from the JSON; no record built yet
+    key = table.df["key"].iloc[3]
+    record = table.select(key)
+    assert record == source.get(key.split("/", 1)[1]) and list(table._records) == [key]
+
+
+def test_store_get_finds_a_record_without_reading_every_record(tmp_path):
+    store = TrajectoryStore(sample_store("calculator_runs").path)
+    last = sample_store("calculator_runs").read()[-1]
+    assert store.get(last.id) == last
+    assert store._records == []  # nothing was parsed in bulk
