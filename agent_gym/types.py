@@ -180,8 +180,6 @@ class Step(Record):
     """Wall time the environment's step took."""
 
 
-Turn = Step
-
 
 class ErrorInfo(Record):
     """Why an episode failed; the run goes on and the error stays on the trajectory."""
