@@ -103,8 +103,9 @@ def run(quick: bool) -> list[dict]:
                             **summarize(r[0] for r in results), params={"n": n}))
             rows.append(row(BENCHMARK, f"table frame + first page, {n:,}", unit="s", note="frame(), sort by reward, page rows",
                             **summarize(r[1] for r in results), params={"n": n}))
-            rows.append(row(BENCHMARK, f"load + summarize, {n:,}", unit="s", note="read + frame + first page",
-                            target="< 1 s" if n == 10_000 else None, **summarize(r[0] + r[1] for r in results), params={"n": n}))
+            rows.append(row(BENCHMARK, f"load + summarize, {n:,}", unit="s",
+                            note="read every record + frame + first page (RunTable no longer validates every record)",
+                            **summarize(r[0] + r[1] for r in results), params={"n": n}))
             table_times = []
             for _ in range(repeats):
                 t0 = time.perf_counter()
