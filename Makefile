@@ -81,9 +81,7 @@ system-deps:
 # Idempotent: pip runs only when pyproject.toml or constraints.txt changed since the last setup.
 # The model step runs every time; `agent_gym.local prepare` returns at once when it is done.
 setup: system-deps $(STAMP)
-	@if [ -e agent_gym/local/__main__.py ]; then \
-	  $(PY) -m agent_gym.local prepare; \
-	else echo "setup: agent_gym/local/__main__.py not there yet; no model to prepare"; fi
+	$(PY) -m agent_gym.local prepare
 
 # --- use ---------------------------------------------------------------------------------
 

@@ -28,12 +28,6 @@ SUMMARY_COLUMNS = (
 FINAL_ANSWER_CHARS = 200
 """How much of the last assistant message a row keeps."""
 
-_SUMMARY_FIELDS = {
-    "id", "env", "task_id", "sample_index", "policy", "model", "reward", "success", "steps", "metrics", "usage",
-    "seconds", "error", "terminated", "truncated", "started_at", "reward_components", "job_key",
-}
-
-
 class _Counted(TypedDict, total=False):
     """A list item that is only counted (a step): its fields are skipped."""
 
@@ -68,9 +62,9 @@ class _Summarized(TypedDict, total=False):
 
 
 _SUMMARIZED = TypeAdapter(_Summarized)
-
-
+_SUMMARY_FIELDS = set(_Summarized.__annotations__)
 _LAST_ANSWER = b'{"role":"assistant","content":'
+_DECODER = json.JSONDecoder()
 
 
 def summarized_json(line: bytes) -> dict[str, Any]:
@@ -78,33 +72,28 @@ def summarized_json(line: bytes) -> dict[str, Any]:
     (`ValueError` when the line is not a trajectory's JSON).
 
     The messages are skipped, except the last assistant message's text, which is found from the end of
-    the line as the store writes it (`Message` fields in their declared order).
+    the line as the store writes it (compact JSON, `Message` fields in their declared order). A line
+    written otherwise, or one pydantic's parser rejects (lone surrogates), is parsed whole with `json`.
     """
-    try:
-        data = dict(_SUMMARIZED.validate_json(line))
-    except ValueError:
-        data = json.loads(line)  # what pydantic's parser rejects (lone surrogates) but JSON allows
-        data["final_answer"] = next(
-            (m.get("content", "") for m in reversed(data.get("messages") or ()) if m.get("role") == "assistant"), "")
-        return data
     start = line.rfind(_LAST_ANSWER)
-    if start < 0:
-        data["final_answer"] = ""
-    else:
-        text = line[start + len(_LAST_ANSWER):].decode("utf-8", "surrogatepass")
-        data["final_answer"] = _DECODER.raw_decode(text)[0]
-    return data
+    if start >= 0:
+        try:
+            data = dict(_SUMMARIZED.validate_json(line))
+        except ValueError:
+            pass
+        else:
+            text = line[start + len(_LAST_ANSWER):].decode("utf-8", "surrogatepass")
+            data["final_answer"] = _DECODER.raw_decode(text)[0]
+            return data
+    return json.loads(line)  # summary_from_dict finds the answer in its messages
 
 
-_DECODER = json.JSONDecoder()
-
-
-def summary_from_dict(d: Mapping[str, Any], final_answer: str | None = None) -> dict[str, Any]:
-    """The summary row of a trajectory's JSON object (plus its `job_key`), without building the record."""
+def summary_from_dict(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary row of a trajectory's JSON object (plus its `job_key`), without building the record.
+    The final answer is `d["final_answer"]` when given, else the last assistant message's text."""
     usage, error = d.get("usage") or {}, d.get("error")
     prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-    if final_answer is None:
-        final_answer = d.get("final_answer")
+    final_answer = d.get("final_answer")
     if final_answer is None:
         final_answer = next((m.get("content", "") for m in reversed(d.get("messages") or ()) if m.get("role") == "assistant"), "")
     row: dict[str, Any] = {
@@ -123,7 +112,7 @@ def summary_from_dict(d: Mapping[str, Any], final_answer: str | None = None) -> 
 
 def summary_row(t: Trajectory) -> dict[str, Any]:
     """The summary row of a trajectory record (plus its `job_key`)."""
-    return summary_from_dict(t.model_dump(include=_SUMMARY_FIELDS), final_answer=t.final_answer)
+    return summary_from_dict(t.model_dump(include=_SUMMARY_FIELDS) | {"final_answer": t.final_answer})
 
 
 def run_frame(runs: Mapping[str | None, Iterable[Mapping[str, Any] | Trajectory]]) -> pd.DataFrame:

@@ -87,14 +87,16 @@ class TrajectoryStore:
         return list(self.latest_by_key().values())
 
     def get(self, trajectory_id: str) -> Trajectory:
-        """The record with this id (only lines that contain the id are parsed)."""
+        """The record with this id (first only the lines that contain the id are parsed)."""
         self._refresh()
-        needle = json.dumps(trajectory_id).encode()
+        needle = json.dumps(trajectory_id, ensure_ascii=False).encode("utf-8", "surrogatepass")
         for index, line in enumerate(self._lines):
-            if needle not in line:
-                continue
-            record = self._records[index] if index < len(self._records) else self._parse(line)
-            if record is not None and record.id == trajectory_id:
+            if needle in line:
+                record = self._records[index] if index < len(self._records) else self._parse(line)
+                if record is not None and record.id == trajectory_id:
+                    return record
+        for record in self.read():  # the id written another way (escaped) than the needle
+            if record.id == trajectory_id:
                 return record
         raise KeyError(f"No trajectory with id {trajectory_id!r} in {self.path}.")
 

@@ -8,14 +8,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    """The project's checkout (notebooks/, data/, scripts/ ...)."""
-    return REPO
-
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:

@@ -27,14 +27,14 @@ def test_rows_from_the_json_equal_rows_from_the_records():
     assert sum(bool(r["final_answer"]) for r in from_json) > len(from_json) // 2  # most end with an answer
 
 
-def test_a_lone_surrogate_in_the_answer_is_read_through_the_fallback(tmp_path):
+def test_a_lone_surrogate_in_the_answer_is_read_through_the_fallback():
     t = Trajectory(id="x", task_id="t", env="e", policy="p", messages=(user("hi"), assistant("bad \udcff end")))
     line = json.dumps(t.model_dump(mode="json")).encode()  # json escapes the surrogate as \\udcff
     row = summary_from_dict(summarized_json(line))
     assert row["final_answer"] == "bad \udcff end"
 
 
-def test_store_table_and_plots_make_the_same_frame(tmp_path):
+def test_store_table_and_plots_make_the_same_frame():
     store = sample_store("calculator_runs")
     by_store = store.to_pandas()
     assert list(by_store.columns[: len(SUMMARY_COLUMNS)]) == list(SUMMARY_COLUMNS)
@@ -56,8 +56,22 @@ def test_the_run_table_parses_a_record_only_when_it_is_opened(tmp_path):
     assert record == source.get(key.split("/", 1)[1]) and list(table._records) == [key]
 
 
-def test_store_get_finds_a_record_without_reading_every_record(tmp_path):
+def test_store_get_finds_a_record_without_reading_every_record():
     store = TrajectoryStore(sample_store("calculator_runs").path)
     last = sample_store("calculator_runs").read()[-1]
     assert store.get(last.id) == last
     assert store._records == []  # nothing was parsed in bulk
+
+
+def test_a_line_written_by_another_json_writer_still_gives_its_answer():
+    t = Trajectory(id="x", task_id="t", env="e", policy="p", messages=(user("hi"), assistant("42")))
+    spaced = json.dumps(t.model_dump(mode="json")).encode()  # ", " and ": ": not the store's compact form
+    assert summary_from_dict(summarized_json(spaced))["final_answer"] == "42"
+    assert summary_from_dict(summarized_json(t.to_json().encode()))["final_answer"] == "42"
+
+
+def test_store_get_finds_ids_that_json_would_escape(tmp_path):
+    store = TrajectoryStore(tmp_path / "s.jsonl")
+    record = Trajectory(id="épisode-1", task_id="t", env="e", policy="p")
+    store.append(record)
+    assert TrajectoryStore(store.path).get("épisode-1") == record

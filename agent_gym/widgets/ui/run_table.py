@@ -133,7 +133,7 @@ class RunTable(AgentGymWidget):
 
     def select(self, key_or_id: str) -> Trajectory:
         """Select a row by key (`run/id`) or trajectory id; it opens in the viewer."""
-        key = key_or_id if key_or_id in self._where else next((k for k, (_, i) in self._where.items() if i == key_or_id), None)
+        key = self._key_of(key_or_id)
         if key is None:
             raise KeyError(f"no trajectory {key_or_id!r} in this table")
         self.selected = key
@@ -158,8 +158,14 @@ class RunTable(AgentGymWidget):
         """The trajectory of the selected row."""
         return self.record(self.selected)
 
+    def _key_of(self, key_or_id: str) -> str | None:
+        """The row key of a key (`run/id`) or of a trajectory id."""
+        if key_or_id in self._where:
+            return key_or_id
+        return next((k for k, (_, i) in self._where.items() if i == key_or_id), None)
+
     def _lookup(self, trajectory_id: str) -> Trajectory | None:
-        key = next((k for k, (_, i) in self._where.items() if i == trajectory_id), None)
+        key = self._key_of(trajectory_id)
         return self.record(key) if key is not None else None
 
     # -- filtering from Python
