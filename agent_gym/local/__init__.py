@@ -3,7 +3,8 @@ OpenAI-compatible server on loopback, and the policy that talks to it.
 
 * `files` — where the model folder lives and how `make setup` prepares it once.
 * `server` — `serve_local_model()`: the server, as a context manager.
-* `policy` — `LocalPolicy`: an `OpenAIPolicy` for that server; `python -m agent_gym.local prepare`.
+* `policy` — `LocalPolicy`: an `OpenAIPolicy` for that server.
+* `__main__` — `python -m agent_gym.local prepare|serve`.
 """
 
 from agent_gym.local.files import is_prepared, local_model_dir, prepare_local_model

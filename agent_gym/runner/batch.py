@@ -1,5 +1,5 @@
 """Many episodes: `run_rollouts_async` (bounded concurrency, resumable through a store) and its
-blocking twin `run_rollouts_async`, which also works inside Jupyter's running loop."""
+blocking twin `run_rollouts`, which also works inside Jupyter's running loop."""
 
 from __future__ import annotations
 
@@ -166,7 +166,7 @@ def run_rollouts(
     progress: bool = True,
     on_result: Callable[[Trajectory], None] | None = None,
 ) -> list[Trajectory]:
-    """`run_rollouts_async` for scripts and notebook cells (works inside Jupyter's running loop)."""
+    """The blocking twin of `run_rollouts_async`, for scripts and notebook cells (works inside Jupyter's running loop)."""
     return run_sync(
         closing_policy(
             policy,

@@ -1,7 +1,7 @@
 """`evaluate(env, policy_or_checkpoint, tasks)`: before/after comparisons on held-out tasks.
 
 A `Policy` (any OpenAI-compatible server, a scripted expert, `TransformersPolicy`) runs through
-`run_rollouts_async`. A checkpoint — a model folder, a LoRA adapter folder, a loaded model, an `SFTRun` or
+`run_rollouts`. A checkpoint — a model folder, a LoRA adapter folder, a loaded model, an `SFTRun` or
 a `GRPORun` — is played in-process with the same token-in/token-out engine GRPO trains with, all
 episodes batched per turn, greedy by default. Both give an `Evaluation` with the trajectories and
 the headline numbers: success rate, mean reward, turns, valid tool calls (first turn and all turns).
