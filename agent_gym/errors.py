@@ -37,3 +37,11 @@ class SandboxError(AgentGymError):
 
 class StoreError(AgentGymError):
     """A trajectory store file is unreadable or was opened wrongly."""
+
+
+class ContextFull(AgentGymError):
+    """A token-capable policy's completion budget cannot fit the environment's reply and another turn.
+
+    The runner ends the episode as truncated (not failed); raise the policy's `max_completion_tokens`
+    to let episodes run longer.
+    """

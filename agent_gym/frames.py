@@ -64,6 +64,7 @@ class _Summarized(TypedDict, total=False):
 _SUMMARIZED = TypeAdapter(_Summarized)
 _SUMMARY_FIELDS = set(_Summarized.__annotations__)
 _LAST_ANSWER = b'{"role":"assistant","content":'
+_STEPS = b',"steps":[{"action_index":'  # what follows the messages in a stored line with steps
 _DECODER = json.JSONDecoder()
 
 
@@ -72,10 +73,12 @@ def summarized_json(line: bytes) -> dict[str, Any]:
     (`ValueError` when the line is not a trajectory's JSON).
 
     The messages are skipped, except the last assistant message's text, which is found from the end of
-    the line as the store writes it (compact JSON, `Message` fields in their declared order). A line
-    written otherwise, or one pydantic's parser rejects (lone surrogates), is parsed whole with `json`.
+    the messages as the store writes them (compact JSON, `Message` fields in their declared order; the
+    task record after them may hold messages of its own). A line without steps, one written otherwise,
+    or one pydantic's parser rejects (lone surrogates), is parsed whole with `json`.
     """
-    start = line.rfind(_LAST_ANSWER)
+    end = line.find(_STEPS)
+    start = line.rfind(_LAST_ANSWER, 0, end) if end >= 0 else -1
     if start >= 0:
         try:
             data = dict(_SUMMARIZED.validate_json(line))

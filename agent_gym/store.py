@@ -3,6 +3,10 @@
 Each finished trajectory is one line, written whole by a single `write` on an `O_APPEND`
 descriptor under an exclusive `flock`, so concurrent writers never interleave. A torn last line
 (a crash mid-write) is skipped with a warning and its episode simply runs again on resume.
+
+A process about to run a job takes its lease (`try_lease`): an exclusive `flock` on a small file in
+`<store>.leases/`, so two processes running the same job on one store never both run an episode. The
+kernel drops the lock when its holder dies, so a killed run leaves no stale lease behind.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class TrajectoryStore:
         self._summaries: list[dict[str, Any] | None] = []  # summary rows of a prefix of _lines
         self._offset = 0
         self._file_id: tuple[int, int] | None = None  # (device, inode) of the file read so far
+        self._latest: dict[str, Trajectory] = {}  # newest record per job key over _records[:_latest_upto]
+        self._latest_upto = 0
 
     def __repr__(self) -> str:
         return f"TrajectoryStore({str(self.path)!r})"
@@ -81,6 +87,37 @@ class TrajectoryStore:
     def latest_by_key(self) -> dict[str, Trajectory]:
         """The last record of each job (resume key; the id for records without one)."""
         return {t.job_key or t.id: t for t in self.read()}
+
+    def latest_of(self, job_key: str) -> Trajectory | None:
+        """The newest record of one job, reading only what was appended since the last call."""
+        self.read()
+        if self._latest_upto > len(self._records):  # the file was replaced: start over
+            self._latest, self._latest_upto = {}, 0
+        for record in self._records[self._latest_upto:]:
+            if record is not None:
+                self._latest[record.job_key or record.id] = record
+        self._latest_upto = len(self._records)
+        return self._latest.get(job_key)
+
+    def try_lease(self, job_key: str) -> JobLease | None:
+        """Take the lease of a job if no other holder has it (see the module docstring); None if taken."""
+        folder = self.path.with_name(self.path.name + ".leases")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{job_key}.lock"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:  # the holder before us removes the file when done: lock the file that is there now
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                    return JobLease(path, fd)
+            except FileNotFoundError:
+                pass
+            os.close(fd)
 
     def latest(self) -> list[Trajectory]:
         """One record per job, the newest, in the order jobs first appeared."""
@@ -149,11 +186,13 @@ class TrajectoryStore:
     def _refresh(self) -> None:
         if not self.path.exists():
             self._lines, self._records, self._summaries, self._offset = [], [], [], 0
+            self._latest, self._latest_upto = {}, 0
             return
         stat = self.path.stat()
         size, file_id = stat.st_size, (stat.st_dev, stat.st_ino)
         if size < self._offset or file_id != self._file_id:  # replaced or truncated: read from the start
             self._lines, self._records, self._summaries, self._offset = [], [], [], 0
+            self._latest, self._latest_upto = {}, 0
             self._file_id = file_id
         if size == self._offset:
             return
@@ -175,6 +214,29 @@ class TrajectoryStore:
             warnings.warn(f"{self.path}: skipped an unreadable line (a crash mid-write?): {exc.errors()[0]['msg']}", stacklevel=3)
             return None
         return record
+
+
+class JobLease:
+    """A held job lease; `release()` (or leaving a `with` block) gives it back."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path, self._fd = path, fd
+
+    def release(self) -> None:
+        """Remove the lease file and drop the lock (idempotent)."""
+        if self._fd < 0:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> JobLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _summary_of_line(line: bytes) -> dict[str, Any] | None:

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
-"""Version of the trajectory JSON layout; bumped on incompatible changes."""
+SCHEMA_VERSION = 2
+"""Version of the trajectory JSON layout; bumped when fields change (2: the task, tools offered, environment
+and policy identity, token record, replay key). Older records still load: new fields take their defaults."""
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -192,6 +193,29 @@ class ErrorInfo(Record):
     """Formatted traceback, for debugging."""
 
 
+class TokenRecord(Record):
+    """An episode as the one token sequence a token-capable policy generated it in.
+
+    `prompt_ids` are the opening messages rendered up to the first assistant header; `completion_ids` is
+    everything after: the ids generated (`env_mask` 1), exactly as sampled, and the ids the environment's
+    replies were rendered to (`env_mask` 0). A trainer can train on it token-exactly.
+    """
+
+    prompt_ids: tuple[int, ...] = ()
+    """The rendered opening messages."""
+    completion_ids: tuple[int, ...] = ()
+    """Generated and environment ids, in order."""
+    logprobs: tuple[float, ...] = ()
+    """Log-probability of each completion id under the sampling distribution (0.0 on environment ids)."""
+    env_mask: tuple[int, ...] = ()
+    """1 for a generated id (trained on), 0 for an id the environment added."""
+
+    @property
+    def generated_tokens(self) -> int:
+        """How many completion ids the model generated."""
+        return sum(self.env_mask)
+
+
 class Trajectory(Record):
     """One finished (or failed) episode: the whole conversation and everything measured on it."""
 
@@ -208,7 +232,12 @@ class Trajectory(Record):
     sample_index: int = 0
     """Which of the n samples of this task it is."""
     job_key: str = ""
-    """Resume key: same env, task, sample index, policy and sampling settings give the same key."""
+    """The job fingerprint: a hash of the environment's configuration and reward identity, the task's content,
+    the policy and its sampling, the turn limit, the sample index and the seed. A re-run reuses a finished
+    record only when this matches (`agent_gym.runner.keys.fingerprints`)."""
+    replay_key: str = ""
+    """The fingerprint without the reward identity: records that share it played the same interaction and
+    differ only in how it was scored (a re-run may re-score them instead of replaying them)."""
     sampling: dict[str, Any] = Field(default_factory=dict)
     """Sampling settings the policy used."""
     messages: tuple[Message, ...] = ()
@@ -236,7 +265,19 @@ class Trajectory(Record):
     error: ErrorInfo | None = None
     """Set when the episode failed; the conversation up to the failure is kept."""
     metadata: dict[str, Any] = Field(default_factory=dict)
-    """Free-form extra data (task metadata, env settings)."""
+    """Free-form extra data (public task metadata under `task`, GRPO step data under `grpo` …)."""
+    task: Task | None = None
+    """The task as given: prompt, expected answer, metadata (None in records older than schema 2)."""
+    tools: tuple[dict[str, Any], ...] = ()
+    """The OpenAI tool schemas offered to the policy."""
+    environment: dict[str, Any] = Field(default_factory=dict)
+    """The environment's identity: name, class, version, configuration, reward functions (qualified name and
+    a hash of the source of each), and the agent_gym version that ran it."""
+    policy_info: dict[str, Any] = Field(default_factory=dict)
+    """The policy's identity: class, name, model, sampling, and whether it records tokens (`tokens`)."""
+    tokens: TokenRecord | None = None
+    """The episode's token sequence, for token-capable policies; None for text-only ones (OpenAI-compatible
+    chat servers, DeepSeek, scripted policies), which say so with `policy_info["tokens"] = False`."""
     schema_version: int = SCHEMA_VERSION
     """Layout version of this record."""
 

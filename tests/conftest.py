@@ -27,3 +27,15 @@ def scripted_server() -> Iterator[object]:
 
     with serve_scripted() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The embedded model's tokenizer (no weights); skips when the model is not prepared."""
+    from agent_gym.local.files import is_prepared, local_model_dir
+
+    if not is_prepared(local_model_dir()):
+        pytest.skip("the embedded model is not prepared (make setup prepares it)")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(local_model_dir())

@@ -75,3 +75,17 @@ def test_store_get_finds_ids_that_json_would_escape(tmp_path):
     record = Trajectory(id="épisode-1", task_id="t", env="e", policy="p")
     store.append(record)
     assert TrajectoryStore(store.path).get("épisode-1") == record
+
+
+def test_the_final_answer_comes_from_the_conversation_not_from_messages_inside_the_task():
+    from agent_gym import Task, run_rollouts
+    from agent_gym.envs.calculator import CalculatorEnv, CalculatorExpert, make_tasks
+
+    [task] = make_tasks(1)
+    history = [{"role": "assistant", "content": "an answer inside the task's metadata"}]
+    task = Task(id=task.id, prompt=task.prompt, answer=task.answer, metadata={"history": history})
+    [t] = run_rollouts(CalculatorEnv(), CalculatorExpert(), [task], progress=False)
+    line = t.to_json().encode()
+    assert line.rfind(b'{"role":"assistant","content":"an answer inside') > line.find(b'"steps"')
+    assert summary_from_dict(summarized_json(line))["final_answer"] == t.final_answer == str(task.answer)
+    assert summary_from_dict(summarized_json(line)) == summary_row(t)

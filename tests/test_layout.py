@@ -16,6 +16,8 @@ FORBIDDEN = [
     ("agent_gym.widgets", "agent_gym.runner"),
     ("agent_gym.widgets", "agent_gym.train"),
     ("agent_gym.train", "agent_gym.widgets"),
+    ("agent_gym.policies", "agent_gym.train"),  # token policies serve training, not the other way round
+    ("agent_gym.runner", "agent_gym.train"),  # the one engine knows nothing of trainers
     ("agent_gym.types", "agent_gym"),
     ("agent_gym.errors", "agent_gym"),
 ]

@@ -6,6 +6,7 @@ import pytest
 from agent_gym import Trajectory, TrajectoryStore
 from agent_gym.errors import StoreError
 from agent_gym.store import summarize
+from agent_gym.types import SCHEMA_VERSION
 
 
 def traj(i: int, **kw) -> Trajectory:
@@ -65,7 +66,7 @@ def test_torn_line_is_skipped_and_next_append_starts_a_new_line(tmp_path):
 
 def test_newer_schema_is_refused_with_advice(tmp_path):
     path = tmp_path / "s.jsonl"
-    path.write_text(traj(0).to_json().replace('"schema_version":1', '"schema_version":99,"new_field":1') + "\n")
+    path.write_text(traj(0).to_json().replace(f'"schema_version":{SCHEMA_VERSION}', '"schema_version":99,"new_field":1') + "\n")
     with pytest.raises(StoreError, match="newer agent_gym"):
         TrajectoryStore(path).read()
     with pytest.raises(StoreError, match="directory"):

@@ -269,7 +269,27 @@ function mountViewer(model, root, options = {}) {
           h("td", {}, t.partial ? "end" : t.index + 1), h("td", {}, fmt(t.reward)), h("td", {}, fmt(t.cumulative)),
           h("td", {}, Object.entries(t.components || {}).map(([k, x]) => `${k}=${fmt(x)}`).join(", ")),
           h("td", {}, flagBadges(t.flags))))),
+      v.expected_answer != null ? h("div", { class: "ag-expected" }, h("h4", {}, "Expected answer"), h("pre", { class: "ag-text" }, v.expected_answer)) : null,
       v.final_answer !== undefined ? h("div", {}, h("h4", {}, "Final answer"), h("pre", { class: "ag-text" }, v.final_answer || "(empty)")) : null,
+    ];
+  }
+
+  function taskTab(v) {
+    const tools = v.tools_offered || [], env = v.environment || {}, pol = v.policy_info || {};
+    return [
+      v.task ? h("div", {}, h("h4", {}, "Prompt"), h("pre", { class: "ag-text" }, v.task.prompt.text)) : h("div", { class: "ag-dim" }, "This record predates task records (schema 1)."),
+      h("div", { class: "ag-expected" }, h("h4", {}, "Expected answer"), h("pre", { class: "ag-text" }, v.expected_answer != null ? v.expected_answer : "(none given)")),
+      h("h4", {}, `Tools offered (${tools.length})`),
+      tools.length ? h("div", { class: "ag-tools-offered" }, tools.map((t) => details(
+        h("span", {}, h("b", {}, t.name), t.description ? h("span", { class: "ag-dim" }, ` — ${t.description}`) : null),
+        h("pre", { class: "ag-text" }, t.parameters)))) : h("div", { class: "ag-dim" }, "no tools"),
+      h("h4", {}, "Environment"),
+      keyValueTable([["name", env.name || v.env], ["class", env.class || "–"], ["version", env.version || "–"],
+        ["config", env.config || {}], ["reward", env.reward || []]]),
+      h("h4", {}, "Policy"),
+      keyValueTable([["class", pol.class || v.policy], ["model", v.model || "–"], ["sampling", v.sampling],
+        ["tokens", v.tokens_recorded ? "recorded (token-exact)" : "not recorded (text-only policy)"]]),
+      v.task && Object.keys(v.task.metadata || {}).length ? h("div", {}, h("h4", {}, "Task metadata"), keyValueTable(Object.entries(v.task.metadata))) : null,
     ];
   }
 
@@ -290,7 +310,7 @@ function mountViewer(model, root, options = {}) {
     el.replaceChildren();
     if (!v || !v.id) { add(el, h("div", { class: "ag-empty" }, options.emptyText || "No trajectory selected.")); return; }
     const cur = Math.min(model.get("turn") || 0, Math.max(0, v.turns.length - 1));
-    const tabs = [["messages", "Messages"], ["scoring", "Scoring"], ["metadata", "Metadata"]];
+    const tabs = [["messages", "Messages"], ["task", "Task"], ["scoring", "Scoring"], ["metadata", "Metadata"]];
     if (v.error) tabs.push(["error", "Error"]);
     if (!tabs.some(([k]) => k === state.tab)) state.tab = "messages";
     add(el, 
@@ -301,7 +321,7 @@ function mountViewer(model, root, options = {}) {
       h("div", { class: "ag-tabs" }, tabs.map(([k, label]) =>
         h("button", { class: `ag-tab${state.tab === k ? " ag-tab-active" : ""}${k === "error" ? " ag-tab-error" : ""}`, "data-tab": k, onclick: () => { state.tab = k; draw(); } }, label))),
       h("div", { class: "ag-tab-body" },
-        state.tab === "messages" ? messagesTab(v, cur) : state.tab === "scoring" ? scoringTab(v) : state.tab === "metadata" ? metadataTab(v) : renderErrorBox(v.error)));
+        state.tab === "messages" ? messagesTab(v, cur) : state.tab === "task" ? taskTab(v) : state.tab === "scoring" ? scoringTab(v) : state.tab === "metadata" ? metadataTab(v) : renderErrorBox(v.error)));
     if (state.all && state.tab === "messages") {
       const node = el.querySelector(".ag-turn-current");
       if (node && node.scrollIntoView && options.scroll !== false) node.scrollIntoView({ block: "nearest" });

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int)
     ev.add_argument("--out", default=None, help="Trajectory store (.jsonl); default runs/eval/<env>-<time>.jsonl.")
     ev.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+    ev.add_argument("--keep-failed", action="store_true",
+                    help="Re-running into the same --out: keep failed episodes instead of retrying them.")
+    ev.add_argument("--rescore", action="store_true",
+                    help="Re-running into the same --out after a reward change: score the recorded episodes "
+                         "again instead of replaying them (where the environment allows it).")
 
     run = sub.add_parser("run", help="Execute a notebook headlessly with papermill into runs/<notebook>/<time>/.")
     run.add_argument("notebook")
@@ -84,9 +89,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     trajectories = run_rollouts(
         env, policy, tasks, n=args.samples, max_concurrency=args.concurrency, store=out,
-        max_turns=args.max_turns, seed=args.seed,
+        max_turns=args.max_turns, seed=args.seed, retry_failed=not args.keep_failed, rescore=args.rescore,
     )
-    summary = summarize(trajectories) | {"wall_seconds": round(time.perf_counter() - started, 3), "store": out}
+    summary = summarize(trajectories) | {f"run_{k}": v for k, v in trajectories.counts.items()} | {
+        "wall_seconds": round(time.perf_counter() - started, 3), "store": out}
+    if not args.json:
+        print(f"{env.name}: {trajectories.report()}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -5,6 +5,7 @@
 * `ScriptedPolicy` (`scripted`) — fixed replies or a function; `TaskExpert` (`experts`) — the base of
   the environments' scripted experts.
 * `TransformersPolicy` (`in_process`) — a transformers model in this process (no server); loaded lazily.
+* `ServerGenerator` (`token_server`) — token ids from a completions server (vLLM), for `TokenPolicy`; lazy.
 """
 
 from agent_gym.policies.base import Policy, PolicyOutput
@@ -20,4 +21,8 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562: torch/transformers load o
         from agent_gym.policies.in_process import TransformersPolicy
 
         return TransformersPolicy
+    if name == "ServerGenerator":
+        from agent_gym.policies.token_server import ServerGenerator
+
+        return ServerGenerator
     raise AttributeError(f"module 'agent_gym.policies' has no attribute {name!r}")

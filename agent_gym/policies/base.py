@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from agent_gym.types import Message, Usage
+from agent_gym.types import Message, TokenRecord, Usage
 
 
 @dataclass(frozen=True)
@@ -34,4 +34,23 @@ class Policy(Protocol):
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
     ) -> PolicyOutput:
         """Produce the next assistant message for `messages`, offering `tools` (OpenAI schemas)."""
+        ...
+
+
+@runtime_checkable
+class EpisodeSession(Protocol):
+    """One episode's view of a policy that keeps state across its turns (token-capable policies).
+
+    A policy with `start_episode() -> EpisodeSession` gets one session per episode from the runner, which
+    calls `session.act` for every turn and `session.finish()` once when the episode ends, failed or not.
+    """
+
+    async def act(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
+    ) -> PolicyOutput:
+        """The next assistant message; `messages` is the whole conversation so far."""
+        ...
+
+    def finish(self) -> TokenRecord | None:
+        """End the episode; return its token record (None for a text-only session)."""
         ...

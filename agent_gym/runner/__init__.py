@@ -1,14 +1,31 @@
-"""The runner: plays episodes and builds their trajectories.
+"""The runner: the one episode engine, and the complete record of each episode.
 
 * `episodes` — `rollout`: one episode of a task, any failure recorded on its trajectory.
-* `batch` — `run_rollouts` (blocking, works in Jupyter) and `run_rollouts_async`: many episodes,
-  bounded concurrency, resumable through a store.
-* `keys` — resume keys and per-episode seeds; `record` — the Trajectory builder.
+* `batch` — `run_episodes_async` (the engine every stage uses), `run_rollouts` (blocking, works in
+  Jupyter) and `run_rollouts_async`: many episodes, bounded concurrency, resumable through a store;
+  they return a `RunResult` (the trajectories, and what was reused, ran, retried, rescored).
+* `keys` — job fingerprints (what makes two episodes the same job) and per-episode seeds.
+* `record` — the Trajectory builder; `rescore` — scoring a recorded interaction again.
 """
 
-from agent_gym.runner.batch import run_rollouts, run_rollouts_async, run_sync
+from agent_gym.runner.batch import (
+    RunResult,
+    run_episodes_async,
+    run_rollouts,
+    run_rollouts_async,
+    run_sync,
+)
 from agent_gym.runner.episodes import rollout
-from agent_gym.runner.keys import episode_seed, job_key
+from agent_gym.runner.keys import (
+    environment_identity,
+    episode_seed,
+    fingerprints,
+    job_key,
+    policy_identity,
+)
 from agent_gym.runner.record import build_trajectory
 
-__all__ = ["build_trajectory", "episode_seed", "job_key", "rollout", "run_rollouts", "run_rollouts_async", "run_sync"]
+__all__ = [
+    "RunResult", "build_trajectory", "environment_identity", "episode_seed", "fingerprints", "job_key",
+    "policy_identity", "rollout", "run_episodes_async", "run_rollouts", "run_rollouts_async", "run_sync",
+]

@@ -7,8 +7,9 @@ import time
 import traceback
 
 from agent_gym.env import Environment, TimeLimit
-from agent_gym.policies.base import Policy
-from agent_gym.runner.record import build_trajectory
+from agent_gym.errors import ContextFull
+from agent_gym.policies.base import EpisodeSession, Policy
+from agent_gym.runner.record import RecordContext, build_trajectory
 from agent_gym.tasks import CURRENT_TASK
 from agent_gym.types import ErrorInfo, Message, Step, Task, Trajectory
 
@@ -24,6 +25,7 @@ async def rollout(
     timeout: float | None = None,
     trajectory_id: str | None = None,
     key: str = "",
+    context: RecordContext | None = None,
 ) -> Trajectory:
     """Run one episode of `task` on `env` (used as is: pass a fresh or cloned environment).
 
@@ -31,6 +33,10 @@ async def rollout(
     returned trajectory's `error`, with the conversation up to that point. The episode is truncated
     after `max_turns` turns (default: the environment's `max_turns`); `timeout` bounds its wall
     time in seconds.
+
+    A policy with `start_episode()` (a token-capable one) gets one session for the episode; its token
+    record goes on the trajectory. When its budget cannot fit another turn (`ContextFull`) the episode
+    ends truncated, not failed. `context` carries what a run's records share (`RecordContext`).
     """
     env = TimeLimit(env, max_turns or env.max_turns)
     messages: list[Message] = []
@@ -38,13 +44,22 @@ async def rollout(
     error: ErrorInfo | None = None
     started_at, t0 = time.time(), time.perf_counter()
     tools = env.tool_schemas()
+    start = getattr(policy, "start_episode", None)
+    session: EpisodeSession | None = start() if callable(start) else None
+    actor = session if session is not None else policy
+    cut_short: bool | None = None
+    success: bool | None = None
     token = CURRENT_TASK.set(task)
     try:
         async with asyncio.timeout(timeout):
             messages.extend(await env.reset(task))
             while True:
                 t1 = time.perf_counter()
-                output = await policy.act(messages, tools, seed=seed)
+                try:
+                    output = await actor.act(messages, tools, seed=seed)
+                except ContextFull:
+                    cut_short = True
+                    break
                 t2 = time.perf_counter()
                 messages.append(output.message)
                 result = await env.step(output.message)
@@ -63,14 +78,15 @@ async def rollout(
                         env_seconds=time.perf_counter() - t2,
                     )
                 )
+                success = result.success
                 if result.terminated or result.truncated:
                     break
-            success = result.success
     except Exception as exc:  # noqa: BLE001 - one failed episode must not stop the run
         error = ErrorInfo(kind=type(exc).__name__, message=str(exc) or repr(exc), traceback=traceback.format_exc())
         success = None
     finally:
         CURRENT_TASK.reset(token)
+        tokens = session.finish() if session is not None else None
         try:
             await env.close()
         except Exception as exc:  # noqa: BLE001
@@ -78,5 +94,5 @@ async def rollout(
     return build_trajectory(
         env, policy, task, messages, steps, error, success,
         sample_index=sample_index, seed=seed, started_at=started_at, seconds=time.perf_counter() - t0,
-        trajectory_id=trajectory_id, key=key,
+        trajectory_id=trajectory_id, key=key, context=context, tokens=tokens, truncated=cut_short,
     )

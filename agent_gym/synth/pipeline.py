@@ -86,8 +86,8 @@ async def synthesize_async(
     ledger = TrajectoryStore(out_dir / "trajectories.jsonl")
     by_id = {t.id: t for t in tasks}
     done = ledger.latest_by_key()
-    keys = [job_key(env, teacher, t, i, seed) for t in tasks for i in range(samples_per_task)]
-    previous = [done[k] for k in keys if k in done]
+    keys = [job_key(env, teacher, t, i, seed, max_turns=max_turns) for t in tasks for i in range(samples_per_task)]
+    previous = [done[k] for k in keys if k in done and done[k].error is None]  # failed ones run again
     counts = {"seen": len(previous), "kept": sum(passes(t, filters, by_id) for t in previous),
               "tokens": sum(t.usage.total_tokens for t in previous)}
     bar = tqdm(total=len(keys), initial=len(previous), desc=f"synthesize {env.name}", disable=not progress)
@@ -114,7 +114,7 @@ async def synthesize_async(
         "samples_per_task": samples_per_task, "max_turns": max_turns, "seed": seed, "tasks": len(tasks),
         "filters": [f.name for f in filters],
     }
-    manifest = {"settings": settings, "seen": len(seen), "kept": len(kept),
+    manifest = {"settings": settings, "seen": len(seen), "kept": len(kept), "run": seen.counts,
                 "filters": [{"name": r.name, "before": r.before, "after": r.after} for r in reports]}
     files["manifest"] = write_text(json.dumps(manifest, indent=2, default=str), out_dir / "manifest.json")
     files |= write_card(out_dir, f"{env.name} · {teacher.model or teacher.name}", seen, kept, reports, settings, files)

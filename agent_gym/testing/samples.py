@@ -207,3 +207,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+THINK_CALL = ('<think>\nThe shop sold 51 then 99; I add them.\n</think>\n\n<tool_call>\n'
+              '{"name": "calculate", "arguments": {"expression": "51 + 99"}}\n</tool_call>')
+"""A calculator turn with reasoning and a tool call (for `calc-000`, 51 + 99)."""
+THINK_ANSWER = "<think>\nThe tool says 150.\n</think>\n\n150"
+"""The answer turn that follows `THINK_CALL`."""
+
+
+def odd_ids(tokenizer: Any, text: str) -> list[int]:
+    """Ids of `text` split at every character of its first 40 characters, then an EOS: a valid but
+    non-canonical tokenization that re-encoding the decoded text can never give back (for token-exactness
+    tests)."""
+    head = [i for ch in text[:40] for i in tokenizer(ch, add_special_tokens=False)["input_ids"]]
+    return head + tokenizer(text[40:], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]

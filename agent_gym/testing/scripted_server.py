@@ -5,6 +5,10 @@ turn has no tool result yet, it calls the first tool (number/integer parameters 
 user message in order, string parameters take its text); otherwise it answers with the last tool result, or
 echoes "You said: …". It can add fixed latency and inject faults (429, 500, malformed, timeout, disconnect).
 
+`/v1/completions` answers token-id prompts in the shape of vLLM's server (≥ 0.10.2, `return_token_ids`):
+reply k of `token_replies` answers turn k, where a prompt's turn is how many times `assistant_header`
+occurs in it, minus one (see `scripted_token_completion`).
+
     python -m agent_gym.testing.scripted_server --port 0 --latency 0.2 --fault-rate 0.2   # READY http://127.0.0.1:PORT/v1
 
     with serve_scripted(latency=0.2) as server:        # the same, in a child process
@@ -30,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -51,8 +55,8 @@ _TOOL_RESPONSE = re.compile(r"<tool_response[^>]*>(.*?)</tool_response>", re.DOT
 _TRUNCATED = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{"index": 0, "message": {"ro'
 
 
-def _option(default: Any, doc: str) -> Any:
-    return field(default=default, metadata={"doc": doc})
+def _option(default: Any, doc: str, *, as_json: bool = False) -> Any:
+    return field(default=default, metadata={"doc": doc, "json": as_json})
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class ScriptedServerConfig:
 
     host: str = _option("127.0.0.1", "interface to bind: loopback only")
     port: int = _option(0, "TCP port; 0 picks a free one (the READY line tells which)")
-    latency: float = _option(0.0, "seconds every chat completion waits (asyncio.sleep) before its answer")
+    latency: float = _option(0.0, "seconds every completion waits (asyncio.sleep) before its answer")
     fault_rate: float = _option(0.0, "probability in [0, 1] that a completion gets an injected fault instead")
     faults: tuple[str, ...] = _option(FAULT_KINDS, "fault kinds, drawn uniformly; comma-separated on the CLI")
     seed: int = _option(0, "seed of the fault draws: same seed and request order, same faults")
@@ -69,8 +73,20 @@ class ScriptedServerConfig:
     tool_format: str = _option("native", "'native' (OpenAI tool_calls) or 'text' (<tool_call>{json}</tool_call>)")
     reasoning: bool = _option(False, "add DeepSeek-style reasoning_content to every assistant message")
     model: str = _option("scripted", "model id listed by /v1/models (replies echo the request's model)")
+    token_replies: tuple[tuple[int, ...], ...] = _option(
+        (), "token ids /v1/completions generates: reply k answers turn k (the last repeats); JSON on the CLI",
+        as_json=True)
+    assistant_header: tuple[int, ...] = _option(
+        (), "ids of the assistant header (e.g. of '<|im_start|>assistant\\n'): a prompt's turn is their count - 1; "
+        "JSON on the CLI", as_json=True)
+    eos_id: int | None = _option(None, "finish_reason is 'stop' for a reply ending with this id, else 'length'",
+                                 as_json=True)
+    omit_token_ids: bool = _option(False, "leave token_ids out of /v1/completions answers (like vLLM before 0.10.2)")
 
     def __post_init__(self) -> None:
+        replies = tuple(tuple(r) if isinstance(r, (list, tuple)) else r for r in self.token_replies)  # JSON lists
+        object.__setattr__(self, "token_replies", replies)
+        object.__setattr__(self, "assistant_header", tuple(self.assistant_header))
         problems = {
             "host": (self.host in ("127.0.0.1", "localhost"), "the server binds to loopback only; use '127.0.0.1'"),
             "port": (0 <= self.port <= 65535, "use 0 (a free port) or a port in 1..65535"),
@@ -79,6 +95,10 @@ class ScriptedServerConfig:
             "latency": (self.latency >= 0, "give seconds >= 0"),
             "timeout_delay": (self.timeout_delay >= 0, "give seconds >= 0"),
             "tool_format": (self.tool_format in ("native", "text"), "use 'native' or 'text'"),
+            "token_replies": (all(_ids(reply) for reply in replies), "give lists of token ids (ints)"),
+            "assistant_header": (_ids(self.assistant_header) and (bool(self.assistant_header) or not replies),
+                                 "give the ids of the assistant header with token_replies"),
+            "eos_id": (self.eos_id is None or _ids([self.eos_id]), "give a token id or None"),
         }
         for name, (ok, fix) in problems.items():
             if not ok:
@@ -89,7 +109,9 @@ class ScriptedServerConfig:
         argv: list[str] = []
         for f in fields(self):
             value, flag = getattr(self, f.name), "--" + f.name.replace("_", "-")
-            if isinstance(value, bool):
+            if f.metadata["json"]:
+                argv += [flag, json.dumps(value)]
+            elif isinstance(value, bool):
                 argv += [flag] if value else []
             else:
                 argv += [flag, ",".join(value) if isinstance(value, tuple) else str(value)]
@@ -100,9 +122,12 @@ class ScriptedServerConfig:
         """Parse CLI flags into (config, exit_with_stdin); exits with a usage message on a bad flag."""
         parser = argparse.ArgumentParser("python -m agent_gym.testing.scripted_server", description=__doc__.splitlines()[0])
         for f in fields(cls):
-            default = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+            default = (json.dumps(f.default) if f.metadata["json"] else
+                       ",".join(f.default) if isinstance(f.default, tuple) else f.default)
             flag, help = "--" + f.name.replace("_", "-"), f"{f.metadata['doc']} (default: {default})"
-            if isinstance(f.default, bool):
+            if f.metadata["json"]:
+                parser.add_argument(flag, default=f.default, help=help, type=json.loads)
+            elif isinstance(f.default, bool):
                 parser.add_argument(flag, action="store_true", help=help)
             else:
                 kind = _comma_list if isinstance(f.default, tuple) else type(f.default)
@@ -118,6 +143,12 @@ class ScriptedServerConfig:
 
 def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _ids(value: Any) -> bool:
+    """Whether `value` is a sequence of token ids (ints >= 0)."""
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
 
 
 def _text(content: Any) -> str:
@@ -221,6 +252,47 @@ def _completion(body: dict[str, Any], message: dict[str, Any], finish: str, mode
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}}
 
 
+def scripted_token_completion(body: dict[str, Any], config: ScriptedServerConfig) -> dict[str, Any]:
+    """The vLLM-shaped `text_completion` answering a completions request `body` whose prompts are token ids.
+
+    Each prompt gets the reply of its turn (the occurrences of `assistant_header` in it, minus one, clamped to
+    the replies), cut to `max_tokens`, with -0.5 as every logprob; `text` is empty (there is no tokenizer).
+    `token_ids` and `prompt_token_ids` come with `return_token_ids` (unless `omit_token_ids`). Choices come
+    last prompt first, so that clients must order them by `index`. Raises ValueError (HTTP 400) saying why.
+    """
+    prompts = body.get("prompt")
+    prompts = [prompts] if _ids(prompts) else prompts
+    if not isinstance(prompts, list) or not prompts or not all(_ids(p) and p for p in prompts):
+        raise ValueError("`prompt` must be a non-empty list of token ids, or a list of such lists "
+                         "(the scripted server does not answer text prompts)")
+    if body.get("stream") or body.get("n", 1) != 1:
+        raise ValueError("the scripted server answers n=1 without streaming")
+    max_tokens = body.get("max_tokens", 16)
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    if not config.token_replies:
+        raise ValueError("this scripted server has no token_replies; start it with token_replies= and assistant_header=")
+    header, with_ids = list(config.assistant_header), bool(body.get("return_token_ids")) and not config.omit_token_ids
+    choices, generated = [], 0
+    for index, prompt in enumerate(prompts):
+        turns = sum(prompt[i:i + len(header)] == header for i in range(len(prompt) - len(header) + 1)) - 1
+        reply = list(config.token_replies[min(max(turns, 0), len(config.token_replies) - 1)][:max_tokens])
+        generated += len(reply)
+        choice: dict[str, Any] = {"index": index, "text": "", "logprobs": None, "stop_reason": None,
+                                  "finish_reason": "stop" if reply[-1:] == [config.eos_id] else "length"}
+        if body.get("logprobs") is not None:
+            choice["logprobs"] = {"tokens": [f"token_id:{i}" for i in reply], "token_logprobs": [-0.5] * len(reply),
+                                  "top_logprobs": None, "text_offset": [0] * len(reply)}
+        if with_ids:
+            choice.update(token_ids=reply, prompt_token_ids=prompt)
+        choices.append(choice)
+    prompt_tokens = sum(map(len, prompts))
+    return {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "object": "text_completion", "created": int(time.time()),
+            "model": body.get("model") or config.model, "choices": choices[::-1],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": generated,
+                      "total_tokens": prompt_tokens + generated}}
+
+
 def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}}, status, headers)
 
@@ -240,7 +312,8 @@ class _Disconnect(Response):
 
 
 def create_app(config: ScriptedServerConfig) -> Starlette:
-    """The ASGI app: POST /v1/chat/completions, GET /v1/models, /health, /stats, POST /reset-stats."""
+    """The ASGI app: POST /v1/chat/completions and /v1/completions, GET /v1/models, /health, /stats,
+    POST /reset-stats."""
     rng, stats = random.Random(config.seed), {"in_flight": 0}
 
     def reset() -> None:  # zero the counters and re-seed the fault draws
@@ -248,17 +321,25 @@ def create_app(config: ScriptedServerConfig) -> Starlette:
                      faults=dict.fromkeys(FAULT_KINDS, 0))
         rng.seed(config.seed)
 
+    def chat(body: dict[str, Any]) -> dict[str, Any]:
+        return _completion(body, *scripted_reply(body, config.tool_format, config.reasoning), config.model)
+
+    async def chat_completions(request: Request) -> Response:
+        return await answer(request, "chat-completions", chat)
+
     async def completions(request: Request) -> Response:
+        return await answer(request, "completions", lambda body: scripted_token_completion(body, config))
+
+    async def answer(request: Request, api: str, reply: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
         stats["requests"] += 1
         stats["in_flight"] += 1
         stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
         try:
             try:
-                body = json.loads(await request.body())
-                message, finish = scripted_reply(body, config.tool_format, config.reasoning)
+                response = reply(json.loads(await request.body()))
             except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:  # a malformed request
                 stats["bad_requests"] += 1
-                return _error(400, f"bad chat-completions request: {exc}", "invalid_request_error")
+                return _error(400, f"bad {api} request: {exc}", "invalid_request_error")
             fault = rng.choice(config.faults) if rng.random() < config.fault_rate else None
             if fault is not None:
                 stats["faults"][fault] += 1
@@ -274,7 +355,7 @@ def create_app(config: ScriptedServerConfig) -> Starlette:
                 return _Disconnect()
             if fault is None:
                 stats["completions"] += 1
-            return JSONResponse(_completion(body, message, finish, config.model))
+            return JSONResponse(response)
         finally:
             stats["in_flight"] -= 1
 
@@ -293,8 +374,9 @@ def create_app(config: ScriptedServerConfig) -> Starlette:
         return JSONResponse(stats)
 
     reset()
-    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]),
-                             Route("/v1/models", models), Route("/health", health), Route("/stats", get_stats),
+    return Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+                             Route("/v1/completions", completions, methods=["POST"]), Route("/v1/models", models),
+                             Route("/health", health), Route("/stats", get_stats),
                              Route("/reset-stats", reset_stats, methods=["POST"])])
 
 
@@ -362,7 +444,9 @@ _BOOT = ("import sys, types; package = types.ModuleType('agent_gym'); package.__
 @contextmanager
 def serve_scripted(*, latency: float = 0.0, fault_rate: float = 0.0, faults: Sequence[str] = FAULT_KINDS, seed: int = 0,
                    timeout_delay: float = 30.0, tool_format: str = "native", reasoning: bool = False,
-                   model: str = "scripted", port: int = 0, startup_timeout: float = 20.0) -> Iterator[ScriptedServer]:
+                   model: str = "scripted", token_replies: Sequence[Sequence[int]] = (),
+                   assistant_header: Sequence[int] = (), eos_id: int | None = None, omit_token_ids: bool = False,
+                   port: int = 0, startup_timeout: float = 20.0) -> Iterator[ScriptedServer]:
     """Run a scripted server in a child process (`sys.executable`) for the duration of a `with` block.
 
     The options are those of `ScriptedServerConfig` (ConfigError names a bad one). Waits for the READY line:
@@ -371,7 +455,9 @@ def serve_scripted(*, latency: float = 0.0, fault_rate: float = 0.0, faults: Seq
     """
     config = ScriptedServerConfig(port=port, latency=latency, fault_rate=fault_rate, faults=tuple(faults),
                                   seed=seed, timeout_delay=timeout_delay, tool_format=tool_format,
-                                  reasoning=reasoning, model=model)
+                                  reasoning=reasoning, model=model, token_replies=tuple(map(tuple, token_replies)),
+                                  assistant_header=tuple(assistant_header), eos_id=eos_id,
+                                  omit_token_ids=omit_token_ids)
     argv = [sys.executable, "-c", _BOOT, str(Path(__file__).resolve().parents[1]), *config.to_argv(), "--exit-with-stdin"]
     with tempfile.TemporaryFile() as output:  # a file, not a pipe: the child never blocks on a full pipe
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT)

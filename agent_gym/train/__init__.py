@@ -9,13 +9,17 @@
 
 TRL, transformers and PEFT are imported when a function needs them, so `import agent_gym.train` is light.
 Modules: `configs` (TRL/PEFT settings), `sft_trainer`, `grpo_trainer`, `rollout_func` (TRL's rollout
-adapter), `multiturn` (episodes as token sequences), `generation`, `horizon`, `resume`, `evaluation`,
+adapter over the one episode engine), `multiturn` (trajectories as token sequences), `generation`
+(`TrainerGenerator`; the other generators and `TokenPolicy` live in `agent_gym.policies`), `horizon`, `resume`, `evaluation`,
 `metrics` (the per-step metrics file).
 """
 
+from agent_gym.policies.chat_render import ChatRenderer
+from agent_gym.policies.hf_generator import HFGenerator
+from agent_gym.policies.tokens import Generation, Generator, ScriptedGenerator, TokenPolicy
 from agent_gym.train.configs import grpo_config, launch_command, lora_config, sft_config
 from agent_gym.train.evaluation import Evaluation, evaluate, load_checkpoint, tool_call_rates
-from agent_gym.train.generation import HFGenerator, TrainerGenerator
+from agent_gym.train.generation import TrainerGenerator
 from agent_gym.train.grpo_trainer import (
                         GRPORun,
                         build_grpo_trainer,
@@ -32,17 +36,7 @@ from agent_gym.train.horizon import (
                         as_schedule,
 )
 from agent_gym.train.metrics import MetricsLogger
-from agent_gym.train.multiturn import (
-                        ChatRenderer,
-                        Episode,
-                        Generation,
-                        Generator,
-                        ScriptedGenerator,
-                        mask_spans,
-                        play_episodes,
-                        to_trajectory,
-                        valid_tool_call,
-)
+from agent_gym.train.multiturn import TokenSequences, mask_spans, sequences, valid_tool_call
 from agent_gym.train.rollout_func import (
                         MultiTurnRollout,
                         env_reward_func,
@@ -53,11 +47,11 @@ from agent_gym.train.sft_trainer import SFTRun, as_dataset, sft
 from agent_gym.training_log import read_metrics
 
 __all__ = [
-    "AdaptiveHorizon", "ChatRenderer", "Episode", "Evaluation", "FixedHorizon", "GRPORun", "Generation", "Generator",
+    "AdaptiveHorizon", "ChatRenderer", "Evaluation", "FixedHorizon", "GRPORun", "Generation", "Generator",
     "HFGenerator", "HorizonSchedule", "MetricsLogger", "MultiTurnRollout", "SFTRun", "ScriptedGenerator",
-    "StepwiseHorizon", "TrainerGenerator", "as_dataset", "as_schedule", "build_grpo_trainer", "debug_batch",
+    "StepwiseHorizon", "TokenPolicy", "TokenSequences", "TrainerGenerator", "as_dataset", "as_schedule", "build_grpo_trainer", "debug_batch",
     "env_reward_func", "episode_stats", "evaluate", "grpo", "grpo_config", "launch_command", "load_checkpoint",
-    "load_tokenizer", "lora_config", "mask_spans", "play_episodes", "read_metrics", "sft", "sft_config", "tool_call_rates",
-    "task_dataset", "to_trajectory", "trl_reward_func", "valid_tool_call",
+    "load_tokenizer", "lora_config", "mask_spans", "read_metrics", "sft", "sft_config", "tool_call_rates",
+    "sequences", "task_dataset", "trl_reward_func", "valid_tool_call",
 ]
 

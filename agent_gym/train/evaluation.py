@@ -2,8 +2,8 @@
 
 A `Policy` (any OpenAI-compatible server, a scripted expert, `TransformersPolicy`) runs through
 `run_rollouts`. A checkpoint — a model folder, a LoRA adapter folder, a loaded model, an `SFTRun` or
-a `GRPORun` — is played in-process with the same token-in/token-out engine GRPO trains with, all
-episodes batched per turn, greedy by default. Both give an `Evaluation` with the trajectories and
+a `GRPORun` — is played in-process by the same engine, through a `TokenPolicy` over an `HFGenerator`
+(token-in/token-out, as GRPO trains), all episodes batched per turn, greedy by default. Both give an `Evaluation` with the trajectories and
 the headline numbers: success rate, mean reward, turns, valid tool calls (first turn and all turns).
 """
 
@@ -17,10 +17,11 @@ from typing import Any
 from agent_gym.env import Environment
 from agent_gym.errors import ConfigError
 from agent_gym.policies.base import Policy
-from agent_gym.runner.batch import run_rollouts, run_sync
+from agent_gym.policies.hf_generator import HFGenerator
+from agent_gym.policies.tokens import TokenPolicy
+from agent_gym.runner.batch import RunResult, run_rollouts
 from agent_gym.store import TrajectoryStore, summarize
-from agent_gym.train.generation import HFGenerator
-from agent_gym.train.multiturn import ChatRenderer, play_episodes, to_trajectory, valid_tool_call
+from agent_gym.train.multiturn import valid_tool_call
 from agent_gym.types import Task, Trajectory
 
 
@@ -32,6 +33,8 @@ class Evaluation:
     """Name of what was evaluated (shown in tables and figures)."""
     trajectories: list[Trajectory]
     """One per task and sample."""
+    run: RunResult | None = None
+    """What the run reused, ran, retried (`run.report()`)."""
 
     @property
     def summary(self) -> dict[str, float]:
@@ -76,30 +79,35 @@ def evaluate(
     tasks = list(tasks)
     store = TrajectoryStore(store) if isinstance(store, (str, Path)) else store
     if isinstance(policy_or_checkpoint, Policy):
-        trajectories = run_rollouts(env, policy_or_checkpoint, tasks, n=n, max_turns=max_turns, store=store,
-                                         seed=seed, progress=progress)
-        return Evaluation(label or getattr(policy_or_checkpoint, "name", "policy"), trajectories)
+        run = run_rollouts(env, policy_or_checkpoint, tasks, n=n, max_turns=max_turns, store=store,
+                           seed=seed, progress=progress)
+        return Evaluation(label or getattr(policy_or_checkpoint, "name", "policy"), list(run), run)
     model, tokenizer, name = load_checkpoint(policy_or_checkpoint)
     import torch
 
     torch.manual_seed(seed)
-    generator = HFGenerator(model, tokenizer, temperature=temperature, batch_size=batch_size)
-    renderer = ChatRenderer(tokenizer, env.tool_schemas(), tool_format=tool_format)  # type: ignore[arg-type]
-    jobs = [(task, i) for task in tasks for i in range(n)]
-    episodes = run_sync(play_episodes(env, [t for t, _ in jobs], generator, renderer, max_turns=max_turns,
-                             max_completion_tokens=max_completion_tokens, max_turn_tokens=max_turn_tokens,
-                             sample_indices=[i for _, i in jobs], progress=progress))
     label = label or Path(name).name
-    sampling = {"temperature": temperature, "max_turn_tokens": max_turn_tokens, "max_turns": max_turns}
-    trajectories = []
-    for index, episode in enumerate(episodes):
-        trajectory = to_trajectory(episode, env_name=env.name, policy="evaluate", model=label,
-                                   trajectory_id=f"eval-{label}-{episode.task.id}-{episode.sample_index}-{index}",
-                                   sampling=sampling, metadata={"evaluate": {"label": label}})
-        if store is not None:
-            store.append(trajectory)
-        trajectories.append(trajectory)
-    return Evaluation(label, trajectories)
+    policy = TokenPolicy(
+        HFGenerator(model, tokenizer, temperature=temperature, batch_size=batch_size), tokenizer, name="evaluate",
+        model=label, sampling={"temperature": temperature, "seed": seed, "checkpoint": checkpoint_id(name)},
+        max_turn_tokens=max_turn_tokens, max_completion_tokens=max_completion_tokens,
+        tool_format=tool_format)  # type: ignore[arg-type]
+    run = run_rollouts(env, policy, tasks, n=n, max_turns=max_turns, store=store, progress=progress,
+                       max_concurrency=max(1, len(tasks) * n))
+    return Evaluation(label, list(run), run)
+
+
+def checkpoint_id(name: str) -> str:
+    """What identifies a checkpoint's weights in a job fingerprint: a model folder's file names, sizes and
+    modification times; a model held in memory (it may have trained since) a fresh id each call."""
+    import hashlib
+    import uuid
+
+    path = Path(name)
+    if not path.is_dir():
+        return uuid.uuid4().hex
+    entries = sorted((str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns) for f in path.rglob("*") if f.is_file())
+    return hashlib.sha256(repr(entries).encode()).hexdigest()[:16]
 
 
 def load_checkpoint(checkpoint: Any) -> tuple[Any, Any, str]:

@@ -2,8 +2,9 @@
 
 TRL's `RepeatSampler` hands each process its slice of the generation batch, every prompt repeated
 `num_generations` times in a row; here a prompt is a task id. For each one the rollout plays a whole
-multi-turn episode (`multiturn.play_episodes`, all episodes batched per turn) with the turn limit the horizon
-schedule gives for `trainer.state.global_step`, and returns
+multi-turn episode through the one episode engine (`runner.run_episodes_async` with a `TokenPolicy` over
+the trainer's generator: all episodes batched per turn) with the turn limit the horizon schedule gives
+for `trainer.state.global_step`, and returns
 
 * `prompt_ids`, `completion_ids`, `logprobs` — the token sequences exactly as generated;
 * `env_mask` — 0 on environment tokens, which TRL then leaves out of the loss;
@@ -26,17 +27,12 @@ from typing import Any
 
 from agent_gym.env import Environment
 from agent_gym.errors import ConfigError
-from agent_gym.runner.batch import run_sync
+from agent_gym.policies.tokens import Generator, TokenPolicy
+from agent_gym.runner.batch import closing_policy, run_episodes_async, run_sync
 from agent_gym.store import TrajectoryStore
 from agent_gym.train.generation import TrainerGenerator
 from agent_gym.train.horizon import HorizonSchedule, as_schedule
-from agent_gym.train.multiturn import (
-    ChatRenderer,
-    Generator,
-    play_episodes,
-    to_trajectory,
-    valid_tool_call,
-)
+from agent_gym.train.multiturn import sequences, valid_tool_call
 from agent_gym.types import Task, Trajectory
 
 
@@ -53,7 +49,7 @@ class MultiTurnRollout:
         template_kwargs: Extra `apply_chat_template` arguments.
         model_name: Name stored on trajectories (`<model_name>@step<N>`).
         generation_batch_size: Sequences per `generate` call on the transformers path (None: all).
-        max_concurrency: Environments stepping at once.
+        max_concurrency: Episodes played at once (None: the whole batch, so each turn is one generation call).
         generator_factory: `trainer -> Generator`; default `TrainerGenerator` (the trainer's model or
             its vLLM engine). Another backend (or a `ScriptedGenerator` in tests) plugs in here.
     """
@@ -61,7 +57,7 @@ class MultiTurnRollout:
     def __init__(self, env: Environment, tasks: Sequence[Task], *, horizon: HorizonSchedule | int | list[int] | None = None,
                  store: TrajectoryStore | str | Path | None = None, max_turn_tokens: int | None = None,
                  tool_format: str = "native", template_kwargs: dict[str, Any] | None = None,
-                 model_name: str | None = None, generation_batch_size: int | None = None, max_concurrency: int = 64,
+                 model_name: str | None = None, generation_batch_size: int | None = None, max_concurrency: int | None = None,
                  generator_factory: Callable[[Any], Generator] | None = None) -> None:
         if not isinstance(env, Environment):
             raise ConfigError(f"env must be an agent_gym Environment, got {type(env).__name__}.")
@@ -87,19 +83,11 @@ class MultiTurnRollout:
         """Set to label calls (e.g. `debug`); None: `train` or `eval` from the model's mode."""
         self.history: list[dict[str, Any]] = []
         """Per call: step, phase, horizon, success rate, mean reward and turns, wall seconds."""
-        self._renderers: dict[int, ChatRenderer] = {}
 
     def add_tasks(self, tasks: Sequence[Task]) -> None:
         """Make more task ids known (e.g. an eval set)."""
         for task in tasks:
             self.tasks.setdefault(task.id, task)
-
-    def renderer(self, tokenizer: Any) -> ChatRenderer:
-        key = id(tokenizer)
-        if key not in self._renderers:
-            self._renderers[key] = ChatRenderer(tokenizer, self.env.tool_schemas(), tool_format=self.tool_format,  # type: ignore[arg-type]
-                                                template_kwargs=self.template_kwargs)
-        return self._renderers[key]
 
     def __call__(self, prompts: list[str], trainer: Any) -> dict[str, list[Any]]:
         unknown = sorted({p for p in prompts if p not in self.tasks})
@@ -114,25 +102,30 @@ class MultiTurnRollout:
         budget = trainer.args.max_completion_length
         tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
         started = time.perf_counter()
-        episodes = run_sync(play_episodes(
-            self.env, [self.tasks[p] for p in prompts], self.generator_factory(trainer),
-            self.renderer(tokenizer), max_turns=horizon, max_completion_tokens=budget,
-            max_turn_tokens=min(self.max_turn_tokens or 128, budget),
-            sample_indices=[(offset + i) % group_size for i in range(len(prompts))], max_concurrency=self.max_concurrency,
-        ))
+        policy = TokenPolicy(
+            self.generator_factory(trainer), tokenizer, name="grpo", model=f"{self.model_name}@step{step}",
+            sampling=_sampling(trainer.args), max_turn_tokens=min(self.max_turn_tokens or 128, budget),
+            max_completion_tokens=budget, tool_format=self.tool_format,  # type: ignore[arg-type]
+            template_kwargs=self.template_kwargs)
         call, self.calls = self.calls, self.calls + 1
+        jobs = [(self.tasks[p], (offset + i) % group_size) for i, p in enumerate(prompts)]
+        run = run_sync(closing_policy(policy, run_episodes_async(
+            self.env, policy, jobs, max_concurrency=self.max_concurrency or len(jobs), max_turns=horizon,
+            progress=False, trajectory_ids=[f"{self.run_id}-{call}-{offset + i}" for i in range(len(jobs))])))
+        policy.drain()
         trajectories = []
-        for i, episode in enumerate(episodes):
+        for i, played in enumerate(run):
             group = (offset + i) // group_size
             meta = {"grpo": {"run": self.run_id, "step": step, "call": call, "phase": phase, "horizon": horizon,
                              "group": f"{self.run_id}/{call}/{group}", "group_index": group,
                              "generation": (offset + i) % group_size}}
-            trajectory = to_trajectory(
-                episode, env_name=self.env.name, policy="grpo", model=f"{self.model_name}@step{step}",
-                trajectory_id=f"{self.run_id}-{call}-{offset + i}", sampling=_sampling(trainer.args), metadata=meta)
+            trajectory = played.model_copy(update={"metadata": {**played.metadata, **meta}})
             if self.store is not None:
                 self.store.append(trajectory)
             trajectories.append(trajectory)
+        end_id = (tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0)
+        seqs = [sequences(t, tokenizer(t.task.prompt if t.task else "", add_special_tokens=False)["input_ids"]
+                          if t.tokens is None else (), end_id) for t in trajectories]
         success = _global_mean(trainer, [float(bool(t.success)) for t in trajectories])
         if phase == "train":
             self.schedule.observe(step, success)
@@ -141,10 +134,10 @@ class MultiTurnRollout:
                              "turns": statistics.fmean(t.num_turns for t in trajectories),
                              "seconds": time.perf_counter() - started})
         return {
-            "prompt_ids": [e.prompt_ids for e in episodes],
-            "completion_ids": [e.completion_ids for e in episodes],
-            "logprobs": [e.logprobs for e in episodes],
-            "env_mask": [e.env_mask for e in episodes],
+            "prompt_ids": [q.prompt_ids for q in seqs],
+            "completion_ids": [q.completion_ids for q in seqs],
+            "logprobs": [q.logprobs for q in seqs],
+            "env_mask": [q.env_mask for q in seqs],
             "env_reward": [t.reward for t in trajectories],
             "trajectory": trajectories,
             "horizon": [horizon] * len(trajectories),

@@ -194,3 +194,26 @@ def test_jupyterlab_click_keys_table_and_live_store(page, lab_server, artifacts)
     live.scroll_into_view_if_needed()
     page.screenshot(path=artifacts / "jupyterlab_live.png")
     assert not page.problems
+
+
+def test_the_viewer_shows_the_expected_answer_and_the_tools_offered(page, tmp_path, artifacts):
+    from agent_gym import TrajectoryStore, run_rollouts
+    from agent_gym.envs.calculator import CalculatorEnv, CalculatorExpert, make_tasks
+
+    store = TrajectoryStore(tmp_path / "run.jsonl")
+    tasks = make_tasks(2)
+    run_rollouts(CalculatorEnv(), CalculatorExpert(), tasks, store=store, progress=False)
+    page.goto(run_report(store, tmp_path / "run.html").as_uri())
+    page.wait_for_selector("body[data-rendered=true]")
+    page.locator(".ag-table-widget tbody tr").first.click()
+    viewer = page.locator(".ag-browser-viewer .ag-viewer")
+    viewer.locator("[data-tab=task]").click()
+    body = viewer.locator(".ag-tab-body")
+    expect(body).to_contain_text("Expected answer")
+    shown = body.inner_text()
+    assert str(tasks[0].answer) in shown or str(tasks[1].answer) in shown
+    assert "Tools offered (1)" in shown and "calculate" in shown and "agent_gym.envs.calculator.CalculatorEnv" in shown
+    assert "not recorded (text-only policy)" in shown
+    viewer.locator("[data-tab=scoring]").click()
+    expect(viewer.locator(".ag-expected")).to_contain_text("Expected answer")
+    page.screenshot(path=artifacts / "viewer_task_tab.png", full_page=False)

@@ -20,6 +20,10 @@ def test_eval_with_an_expert_prints_a_summary_and_writes_the_store(tmp_path, cap
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["episodes"] == 10 and summary["success_rate"] == 1.0 and summary["errors"] == 0
     assert len(TrajectoryStore(out)) == 10
+    assert main(["eval", "calculator", "--policy", EXPERT, "--limit", "5", "-n", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "calculator: reused 10, ran 0, retried 0, rescored 0" in printed.err and "run_reused: 10" in printed.out
+    assert len(TrajectoryStore(out)) == 10
 
 
 def test_eval_against_a_server_by_task_file_and_id(tmp_path, capsys):

@@ -125,15 +125,16 @@ async def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path):
     assert all(r.success for r in records)
 
 
-async def test_failed_jobs_are_retried_only_when_asked(tmp_path):
+async def test_failed_jobs_are_retried_unless_kept(tmp_path):
     path = tmp_path / "run.jsonl"
     tasks = [Task(id="bad", prompt="x")]
     await run_rollouts_async(FlakyEnv(), ScriptedPolicy(["a"]), tasks, store=path, progress=False)
-    await run_rollouts_async(FlakyEnv(), ScriptedPolicy(["a"]), tasks, store=path, progress=False)
-    assert len(TrajectoryStore(path).read()) == 1
-    again = await run_rollouts_async(FlakyEnv(), ScriptedPolicy(["a"]), tasks, store=path, retry_failed=True, progress=False)
+    kept = await run_rollouts_async(FlakyEnv(), ScriptedPolicy(["a"]), tasks, store=path, retry_failed=False, progress=False)
+    assert len(TrajectoryStore(path).read()) == 1 and kept.counts["kept_failed"] == 1 and kept.ran == 0
+    again = await run_rollouts_async(FlakyEnv(), ScriptedPolicy(["a"]), tasks, store=path, progress=False)
     store = TrajectoryStore(path)
     assert len(store.read()) == 2 and len(store.latest()) == 1 and store.latest()[0].id == again[0].id
+    assert (again.ran, again.retried) == (1, 1)
 
 
 def test_sync_twin_works_in_scripts_and_inside_a_running_loop():

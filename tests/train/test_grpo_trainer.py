@@ -40,6 +40,22 @@ def test_two_grpo_steps_mask_environment_tokens_and_log_the_horizon(model_dir, t
         trained.append({k: inputs[k].detach().clone() for k in ("completion_ids", "completion_mask", "tool_mask")})
         return compute_loss(model, inputs)
 
+    generated: list[list[list[int]]] = []  # per generation call, the ids of each sequence
+    make_generator = rollout.generator_factory
+
+    def spy_generator(trainer_):
+        generator = make_generator(trainer_)
+        generate = generator.generate
+
+        def recording(prompts, max_new_tokens):
+            out = generate(prompts, max_new_tokens)
+            generated.append([list(g.ids) for g in out])
+            return out
+
+        generator.generate = recording
+        return generator
+
+    rollout.generator_factory = spy_generator
     trainer.rollout_func, trainer._compute_loss = spy_rollout, spy_loss
     trainer.train()
 
@@ -55,6 +71,17 @@ def test_two_grpo_steps_mask_environment_tokens_and_log_the_horizon(model_dir, t
             loss_mask = (keep * mask)[:length].tolist()
             env_text = tokenizer.decode([t for t, m in zip(ids[:length].tolist(), loss_mask, strict=True) if m == 0])
             assert env_text == "" or "<|im_start|>user" in env_text  # what is masked is the environment's turn
+    # token-in/token-out through the one engine: what TRL trained on is the generator's own ids, not a re-encoding
+    from agent_gym.train import mask_spans
+
+    outputs = {tuple(g) for call in generated for g in call}
+    for out in produced:
+        for ids, mask, t in zip(out["completion_ids"], out["env_mask"], out["trajectory"], strict=True):
+            assert list(t.tokens.completion_ids) == ids and list(t.tokens.env_mask) == mask
+            turns = [span for trained, span in mask_spans(ids, mask) if trained]
+            assert len(turns) == t.num_turns
+            for k, span in enumerate(turns):  # each turn is one generation, verbatim (the last may be cut by the budget)
+                assert tuple(span) in outputs or (k == len(turns) - 1 and any(g[: len(span)] == tuple(span) for g in outputs))
     second = produced[1]
     assert all(0 in mask for mask in second["env_mask"])  # horizon 2: every episode had an observation in between
     assert all(sum(m) == t.metrics["generated_tokens"] for m, t in zip(second["env_mask"], second["trajectory"], strict=True))

@@ -1,4 +1,5 @@
-"""The token-in/token-out multi-turn engine under GRPO: exact ids, env masks, budgets, the rollout_func contract.
+"""Token-in/token-out episodes through the one engine (`run_rollouts` with a `TokenPolicy`), as GRPO plays
+them: exact ids, env masks, budgets, the rollout_func contract.
 
 These use the embedded model's tokenizer (no model weights) and scripted generations.
 """
@@ -10,42 +11,41 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent_gym import Environment, Message, StepResult, Task, TrajectoryStore, exact_match, user
+from agent_gym import (
+    Environment,
+    Message,
+    StepResult,
+    Task,
+    TrajectoryStore,
+    exact_match,
+    run_rollouts,
+    user,
+)
 from agent_gym.envs.calculator import CalculatorEnv, make_tasks
+from agent_gym.testing.samples import THINK_ANSWER, THINK_CALL, odd_ids
 from agent_gym.train import (
     ChatRenderer,
     Generation,
     MultiTurnRollout,
     ScriptedGenerator,
     StepwiseHorizon,
+    TokenPolicy,
     env_reward_func,
     episode_stats,
-    play_episodes,
-    to_trajectory,
     trl_reward_func,
 )
 
-THINK_CALL = ('<think>\nThe shop sold 51 then 99; I add them.\n</think>\n\n<tool_call>\n'
-              '{"name": "calculate", "arguments": {"expression": "51 + 99"}}\n</tool_call>')
-THINK_ANSWER = "<think>\nThe tool says 150.\n</think>\n\n150"
+
+def play(env, tasks, generator, tokenizer, *, max_turns, max_completion_tokens, max_turn_tokens,
+         tool_format="native", progress=False):
+    """Episodes of `tasks` through the engine with a token policy over `generator`, all batched per turn."""
+    policy = TokenPolicy(generator, tokenizer, max_turn_tokens=max_turn_tokens,
+                         max_completion_tokens=max_completion_tokens, tool_format=tool_format)
+    return run_rollouts(env, policy, tasks, max_turns=max_turns, max_concurrency=len(tasks), progress=progress)
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from agent_gym.local.files import is_prepared, local_model_dir
-
-    if not is_prepared(local_model_dir()):
-        pytest.skip("the embedded model is not prepared (make setup prepares it)")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(local_model_dir())
-
-
-def odd_ids(tokenizer, text: str) -> list[int]:
-    """Ids of `text` split at every character of its first 40 characters: a valid but non-canonical
-    tokenization that re-encoding the decoded text can never give back."""
-    head = [i for ch in text[:40] for i in tokenizer(ch, add_special_tokens=False)["input_ids"]]
-    return head + tokenizer(text[40:], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+def context(t):
+    return list(t.tokens.prompt_ids + t.tokens.completion_ids)
 
 
 def test_trained_ids_are_exactly_the_generated_ids_over_a_multi_turn_episode_with_think_blocks(tokenizer):
@@ -55,11 +55,12 @@ def test_trained_ids_are_exactly_the_generated_ids_over_a_multi_turn_episode_wit
     assert tokenizer(tokenizer.decode(turns[0]), add_special_tokens=False)["input_ids"] != turns[0]  # re-encoding drifts
     generator = ScriptedGenerator(turns)
     task = make_tasks(1)[0]  # 51 + 99
-    [episode] = asyncio.run(play_episodes(env, [task], generator, renderer, max_turns=5, max_completion_tokens=512, max_turn_tokens=200))
+    [trajectory] = play(env, [task], generator, tokenizer, max_turns=5, max_completion_tokens=512, max_turn_tokens=200)
 
-    assert episode.error is None and episode.success and episode.reward == pytest.approx(1.1)
-    ids, mask = episode.completion_ids, episode.env_mask
-    assert len(ids) == len(mask) == len(episode.logprobs)
+    assert trajectory.error is None and trajectory.success and trajectory.reward == pytest.approx(1.1)
+    tokens = trajectory.tokens
+    ids, mask = list(tokens.completion_ids), list(tokens.env_mask)
+    assert len(ids) == len(mask) == len(tokens.logprobs)
     generated = [i for i, m in zip(ids, mask, strict=True) if m == 1]
     assert generated == turns[0] + turns[1]  # token-in/token-out: not one id re-tokenized
     # the layout: turn 1, then the environment's tokens, then turn 2
@@ -68,38 +69,37 @@ def test_trained_ids_are_exactly_the_generated_ids_over_a_multi_turn_episode_wit
     env_text = tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if m == 0])
     assert env_text == "\n<|im_start|>user\n<tool_response>\n150\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
     # each turn was generated from exactly the ids before it
-    assert generator.calls[0] == [episode.prompt_ids]
-    assert generator.calls[1] == [episode.prompt_ids + ids[: len(ids) - len(turns[1])]]
+    assert generator.calls[0] == [list(tokens.prompt_ids)]
+    assert generator.calls[1] == [list(tokens.prompt_ids) + ids[: len(ids) - len(turns[1])]]
+    assert tokens.prompt_ids == tuple(renderer.prompt_ids(trajectory.messages[:2]))
     # the conversation record has the reasoning split out and the tool call parsed
-    trajectory = to_trajectory(episode, env_name=env.name, policy="grpo", model="m", trajectory_id="t")
     call, answer = trajectory.messages[2], trajectory.messages[4]
     assert call.reasoning.startswith("The shop sold") and call.tool_calls[0].arguments == {"expression": "51 + 99"}
     assert answer.reasoning == "The tool says 150." and answer.content == "150"
     assert trajectory.metrics["generated_tokens"] == len(generated) and trajectory.metrics["env_tokens"] == len(ids) - len(generated)
     # re-rendering the conversation would have lost the <think> blocks the model generated
     rerendered = tokenizer.apply_chat_template(renderer.chat(trajectory.messages), tools=env.tool_schemas(), tokenize=False)
-    assert "<think>" not in rerendered and "<think>" in tokenizer.decode(episode.context)
+    assert "<think>" not in rerendered and "<think>" in tokenizer.decode(context(trajectory))
+    assert trajectory.policy_info["tokens"] and trajectory.tools == tuple(env.tool_schemas())
 
 
 def test_a_turn_cut_by_the_length_cap_is_closed_by_masked_tokens(tokenizer):
     env = CalculatorEnv()
-    renderer = ChatRenderer(tokenizer, env.tool_schemas())
     call = tokenizer(THINK_CALL, add_special_tokens=False)["input_ids"]
     generator = ScriptedGenerator([call, [tokenizer.eos_token_id]])  # no EOS after the call
-    [episode] = asyncio.run(play_episodes(env, make_tasks(1), generator, renderer, max_turns=2, max_completion_tokens=512,
-                                 max_turn_tokens=200))
-    first_env = episode.env_mask.index(0)
-    assert episode.completion_ids[first_env] == tokenizer.eos_token_id  # the turn is closed, but not trained on
-    assert episode.terminated and len(episode.steps) == 2 and episode.completion_ids[-1] == tokenizer.eos_token_id
+    [episode] = play(env, make_tasks(1), generator, tokenizer, max_turns=2, max_completion_tokens=512, max_turn_tokens=200)
+    first_env = episode.tokens.env_mask.index(0)
+    assert episode.tokens.completion_ids[first_env] == tokenizer.eos_token_id  # the turn is closed, but not trained on
+    assert episode.terminated and len(episode.steps) == 2 and episode.tokens.completion_ids[-1] == tokenizer.eos_token_id
 
 
 def test_the_completion_budget_ends_the_episode_before_an_observation_overflows_it(tokenizer):
     env = CalculatorEnv()
-    renderer = ChatRenderer(tokenizer, env.tool_schemas())
     call = odd_ids(tokenizer, THINK_CALL)
-    [episode] = asyncio.run(play_episodes(env, make_tasks(1), ScriptedGenerator([call]), renderer, max_turns=5,
-                                 max_completion_tokens=len(call) + 5, max_turn_tokens=200))
-    assert episode.completion_ids == call and set(episode.env_mask) == {1} and episode.truncated
+    [episode] = play(env, make_tasks(1), ScriptedGenerator([call]), tokenizer, max_turns=5,
+                     max_completion_tokens=len(call) + 5, max_turn_tokens=200)
+    assert list(episode.tokens.completion_ids) == call and set(episode.tokens.env_mask) == {1}
+    assert episode.truncated and episode.error is None
 
 
 class Broken(Environment):
@@ -115,7 +115,6 @@ class Broken(Environment):
 
 
 def test_a_failing_environment_ends_only_its_episode(tokenizer):
-    renderer = ChatRenderer(tokenizer)
 
     class PerPrompt(ScriptedGenerator):
         def generate(self, prompts, max_new_tokens):
@@ -127,11 +126,9 @@ def test_a_failing_environment_ends_only_its_episode(tokenizer):
             return out
 
     tasks = [Task(id="a", prompt="please explode"), Task(id="b", prompt="stay calm")]
-    good_and_bad = asyncio.run(play_episodes(Broken(), tasks, PerPrompt([[0]]), renderer, max_turns=3,
-                                    max_completion_tokens=200, max_turn_tokens=8))
-    bad, good = good_and_bad
-    assert bad.error is not None and bad.error.kind == "RuntimeError" and len(bad.completion_ids) > 0
-    assert good.error is None and len(good.steps) == 3 and good.truncated and good.env_mask.count(0) > 0
+    bad, good = play(Broken(), tasks, PerPrompt([[0]]), tokenizer, max_turns=3, max_completion_tokens=200, max_turn_tokens=8)
+    assert bad.error is not None and bad.error.kind == "RuntimeError" and len(bad.tokens.completion_ids) > 0
+    assert good.error is None and len(good.steps) == 3 and good.truncated and good.tokens.env_mask.count(0) > 0
 
 
 def test_text_format_renders_tool_results_as_tool_response_blocks(tokenizer):
@@ -140,9 +137,10 @@ def test_text_format_renders_tool_results_as_tool_response_blocks(tokenizer):
     prompt = tokenizer.decode(renderer.prompt_ids(asyncio.run(env.reset(make_tasks(1)[0]))))
     assert '"name":"calculate"' in prompt and "<tools>" not in prompt  # the tool list in the system message
     ids = odd_ids(tokenizer, THINK_CALL)
-    [episode] = asyncio.run(play_episodes(env, make_tasks(1), ScriptedGenerator([ids, odd_ids(tokenizer, "150")]), renderer,
-                                 max_turns=3, max_completion_tokens=400, max_turn_tokens=200))
-    env_text = tokenizer.decode([i for i, m in zip(episode.completion_ids, episode.env_mask, strict=True) if m == 0])
+    [episode] = play(env, make_tasks(1), ScriptedGenerator([ids, odd_ids(tokenizer, "150")]), tokenizer,
+                     max_turns=3, max_completion_tokens=400, max_turn_tokens=200, tool_format="text")
+    tokens = episode.tokens
+    env_text = tokenizer.decode([i for i, m in zip(tokens.completion_ids, tokens.env_mask, strict=True) if m == 0])
     assert '<tool_response name="calculate">150</tool_response>' in env_text and episode.success
 
 
@@ -199,7 +197,28 @@ def test_episode_stats_zero_variance_groups():
 def test_progress_bar_counts_finished_episodes(tokenizer, capsys):
     answer = tokenizer("42", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     env = CalculatorEnv()
-    asyncio.run(play_episodes(env, make_tasks(3), ScriptedGenerator([answer]), ChatRenderer(tokenizer, env.tool_schemas()),
-                     max_turns=2, max_completion_tokens=200, max_turn_tokens=8, progress=True))
+    run = play(env, make_tasks(3), ScriptedGenerator([answer]), tokenizer, max_turns=2, max_completion_tokens=200,
+               max_turn_tokens=8, progress=True)
     err = capsys.readouterr().err
-    assert f"{env.name} episodes" in err and "3/3" in err and "turn=1" in err
+    assert f"{env.name} rollouts" in err and "3/3" in err and "ran=3" in err and run.report().startswith("reused 0, ran 3")
+
+
+def test_run_rollouts_and_a_grpo_step_record_the_same_metrics_and_count_success_alike(tokenizer, tmp_path):
+    from agent_gym.envs.games.textcraft import TextCraftEnv
+    from agent_gym.envs.games.textcraft import make_tasks as textcraft_tasks
+    from agent_gym.store import summarize
+
+    env = TextCraftEnv()
+    tasks = textcraft_tasks(depths=(1,), seeds=range(2), distractors=0)
+    replies = ["<tool_call>\n{\"name\": \"act\", \"arguments\": {\"command\": \"inventory\"}}\n</tool_call>",
+               "<tool_call>\n{\"name\": \"act\", \"arguments\": {\"command\": \"look around\"}}\n</tool_call>"]
+    replies = [tokenizer(r, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for r in replies]
+    played = play(env, tasks, ScriptedGenerator(replies), tokenizer, max_turns=2, max_completion_tokens=300,
+                  max_turn_tokens=64)
+    rollout = MultiTurnRollout(env, tasks, horizon=2, generator_factory=lambda trainer: ScriptedGenerator(replies))
+    trained = rollout([t.id for t in tasks for _ in range(2)], fake_trainer(tokenizer))["trajectory"]
+    assert {frozenset(t.metrics) for t in played} == {frozenset(t.metrics) for t in trained}
+    assert {"invalid", "game_steps", "generated_tokens", "env_tokens", "tool_calls"} <= set(played[0].metrics)
+    assert [t.success for t in played] == [t.success for t in trained[::2]] and all(t.tokens for t in trained)
+    assert summarize(played)["success_rate"] == summarize(trained)["success_rate"] == episode_stats(trained)["env/success"]
+    assert [t.metrics for t in played] == [t.metrics for t in trained[::2]]

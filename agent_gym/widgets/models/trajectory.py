@@ -237,7 +237,34 @@ def trajectory_view(data: Trajectory | Mapping[str, Any], max_chars: int = MAX_C
         "messages": messages, "preamble": preamble, "turns": turns,
         "first_error_turn": first_error, "reward_change_turns": changes,
         "judge": judge_rationale(t.metadata), "final_answer": t.final_answer, "warnings": warnings,
+        "task": task_view(t), "expected_answer": expected_answer(t), "tools_offered": tools_view(t),
+        "environment": dict(t.environment), "policy_info": dict(t.policy_info), "tokens_recorded": t.tokens is not None,
     }
+
+
+def expected_answer(t: Trajectory) -> str | None:
+    """The task's expected answer as text (JSON for structured answers); None when the record has none."""
+    if t.task is None or t.task.answer is None:
+        return None
+    answer = t.task.answer
+    return answer if isinstance(answer, str) else json.dumps(answer, indent=2, ensure_ascii=False, default=str)
+
+
+def task_view(t: Trajectory, max_chars: int = MAX_CHARS) -> dict[str, Any] | None:
+    """The task as given (prompt segment and metadata); None for records older than schema 2."""
+    if t.task is None:
+        return None
+    return {"id": t.task.id, "prompt": segment("text", t.task.prompt, max_chars), "metadata": dict(t.task.metadata)}
+
+
+def tools_view(t: Trajectory) -> list[dict[str, Any]]:
+    """Each tool offered: name, description and its parameters as pretty JSON."""
+    out = []
+    for schema in t.tools:
+        function = schema.get("function", schema)
+        out.append({"name": str(function.get("name", "?")), "description": str(function.get("description", "")),
+                    "parameters": json.dumps(function.get("parameters", {}), indent=2, ensure_ascii=False)})
+    return out
 
 
 def jump_target(view: Mapping[str, Any], current: int, where: str) -> int:
