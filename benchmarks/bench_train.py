@@ -15,7 +15,9 @@ optimizer). The row is the median ratio multi/single with its spread; the issue'
 The multi-turn side generates fewer tokens (T*k, the e environment tokens are prefilled) but calls
 `generate` T times and re-reads the whole context each turn (no KV cache across turns). A second
 single-turn trainer generates exactly T*k tokens (equal *generated* tokens, a shorter sequence to train
-on): the ratio against it is the price of the turns themselves, the stricter comparison.
+on): the ratio against it is the price of the turns themselves, the stricter comparison. A second
+multi-turn trainer keeps the key/value cache across turns (`TrainerGenerator(turn_cache=True)`): its
+ratio to the first is the turn cache's effect, measured in the same run.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     from agent_gym.train import (
         ChatRenderer,
         FixedHorizon,
+        TrainerGenerator,
         build_grpo_trainer,
         grpo_config,
         load_tokenizer,
@@ -116,12 +119,19 @@ def run(quick: bool) -> list[dict[str, Any]]:
     common = {"max_steps": 1, "num_generations": group, "per_device_train_batch_size": prompts * group,
               "gradient_accumulation_steps": 1, "seed": 0,
               "logging_steps": 1000, "beta": 0.0}
-    multi_timer, single_timer, generated_timer = StepTimer(), StepTimer(), StepTimer()
-    multi, rollout, _ = build_grpo_trainer(
-        env, model_dir, tasks, grpo_config(out / "multi", max_completion_length=length,
-                                           generation_kwargs={"min_new_tokens": k}, **common),
-        horizon=FixedHorizon(turns), peft_config=lora_config(), reward_funcs=[random_reward], store=out / "multi.jsonl",
-        max_turn_tokens=k, callbacks=[multi_timer], processing_class=tokenizer)
+    multi_timer, cached_timer, single_timer, generated_timer = StepTimer(), StepTimer(), StepTimer(), StepTimer()
+
+    def multi_turn(name: str, timer: StepTimer) -> tuple[Any, Any]:
+        trainer, rollout, _ = build_grpo_trainer(
+            env, model_dir, tasks, grpo_config(out / name, max_completion_length=length,
+                                               generation_kwargs={"min_new_tokens": k}, **common),
+            horizon=FixedHorizon(turns), peft_config=lora_config(), reward_funcs=[random_reward],
+            store=out / f"{name}.jsonl", max_turn_tokens=k, callbacks=[timer], processing_class=tokenizer)
+        return trainer, rollout
+
+    multi, rollout = multi_turn("multi", multi_timer)
+    cached, cached_rollout = multi_turn("multi_cached", cached_timer)
+    cached_rollout.generator_factory = lambda trainer: TrainerGenerator(trainer, turn_cache=True)
     texts = [renderer.render(renderer.chat([system("Think step by step."), user(t.prompt)]), generation_prompt=True)
              for t in tasks]
     def single_turn(name: str, tokens: int, timer: StepTimer) -> Any:
@@ -137,12 +147,15 @@ def run(quick: bool) -> list[dict[str, Any]]:
     print(f"bench_train: T={turns} turns x k={k} generated + e={e} env tokens = L={length}; "
           f"{prompts}x{group} sequences; {repeats} repeats + 1 warm-up; {_load()}", flush=True)
     torch.manual_seed(0)
-    for _ in range(repeats + 1):  # the first pair warms up
+    for _ in range(repeats + 1):  # the first round warms up
         multi.train()
+        cached.train()
         single.train()
         same_generated.train()
     ratios = [m / s for m, s in zip(multi_timer.seconds[1:], single_timer.seconds[1:], strict=True)]
     generated_ratios = [m / s for m, s in zip(multi_timer.seconds[1:], generated_timer.seconds[1:], strict=True)]
+    cached_generated = [c / s for c, s in zip(cached_timer.seconds[1:], generated_timer.seconds[1:], strict=True)]
+    cache_effect = [c / m for c, m in zip(cached_timer.seconds[1:], multi_timer.seconds[1:], strict=True)]
     rollout_share = statistics.fmean(h["seconds"] for h in rollout.history[1:]) / statistics.median(multi_timer.seconds[1:])
     lengths = {len(t.messages) for t in rollout.store.read()} if rollout.store else set()
     params = {"turns": turns, "k": k, "env_tokens": e, "completion_tokens": length, "sequences": prompts * group}
@@ -153,6 +166,11 @@ def run(quick: bool) -> list[dict[str, Any]]:
         row(BENCHMARK, f"multi-turn / single-turn GRPO step time, equal generated tokens ({generated})", unit="x",
             note=f"single-turn generates {generated} tokens/seq, multi-turn the same in {turns} turns plus "
             f"{(turns - 1) * e} env tokens; {_load()}", target="<= 1.15", params=params, **summarize(generated_ratios)),
+        row(BENCHMARK, f"multi-turn with turn cache / single-turn, equal generated tokens ({generated})", unit="x",
+            note=f"the multi-turn step keeping the key/value cache across its {turns} turns; {_load()}",
+            target="<= 1.15", params=params, **summarize(cached_generated)),
+        row(BENCHMARK, "turn cache: multi-turn step with / without it", unit="x",
+            note=f"same trainer settings, same run, interleaved; {_load()}", params=params, **summarize(cache_effect)),
         row(BENCHMARK, "multi-turn GRPO step", unit="s", note=f"generation+env+loss+backward+optimizer; rollout is "
             f"{rollout_share:.0%} of it; {len(lengths) and max(lengths)} messages/episode", params=params,
             **summarize(multi_timer.seconds[1:])),

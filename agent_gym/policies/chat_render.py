@@ -55,13 +55,7 @@ class ChatRenderer:
         """Messages as chat-template dicts."""
         if self.tool_format == "text":
             return to_text_conversation(messages, self.tools if with_tools else [])
-        out = []
-        for message in messages:
-            entry = message.to_openai()
-            for call in entry.get("tool_calls", []):  # templates iterate the arguments as a mapping
-                call["function"]["arguments"] = json.loads(call["function"]["arguments"])
-            out.append(entry)
-        return out
+        return template_messages(messages)
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """The opening messages, rendered up to the first assistant header."""
@@ -92,6 +86,18 @@ class ChatRenderer:
         """The canonical assistant message of generated ids (tool calls parsed, reasoning split out)."""
         text = self.tokenizer.decode(list(ids), skip_special_tokens=True)
         return parse_assistant_text(text, tool_names=self.tool_names)
+
+
+def template_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Messages as the dicts a chat template takes in the native tool format (tool-call arguments as
+    mappings, which templates iterate)."""
+    out = []
+    for message in messages:
+        entry = message.to_openai()
+        for call in entry.get("tool_calls", []):
+            call["function"]["arguments"] = json.loads(call["function"]["arguments"])
+        out.append(entry)
+    return out
 
 
 def end_of_turn_ids(tokenizer: Any) -> list[int]:

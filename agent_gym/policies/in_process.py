@@ -8,7 +8,6 @@ server's raw text, so its outputs are comparable with the served model's.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from agent_gym.errors import ConfigError
 from agent_gym.formats import TOOL_FORMATS, ToolFormat, parse_assistant_text, to_text_conversation
 from agent_gym.local.files import prepare_local_model
 from agent_gym.policies.base import PolicyOutput
+from agent_gym.policies.chat_render import template_messages
 from agent_gym.types import Message, Usage
 
 
@@ -129,10 +129,4 @@ class TransformersPolicy:
         """Messages as chat-template dicts, and the tools to hand the template (None in text format)."""
         if self.tool_format == "text":
             return to_text_conversation(messages, tools), None
-        chat = []
-        for message in messages:
-            entry = message.to_openai()
-            for call in entry.get("tool_calls", []):  # templates iterate the arguments as a mapping
-                call["function"]["arguments"] = json.loads(call["function"]["arguments"])
-            chat.append(entry)
-        return chat, (list(tools) or None)
+        return template_messages(messages), (list(tools) or None)

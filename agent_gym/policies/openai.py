@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
 import json
+import math
 import os
+import random
 import sys
+import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import openai
+import yarl
 
 from agent_gym.errors import ConfigError, PolicyError
 from agent_gym.formats import (
@@ -81,6 +87,7 @@ class OpenAIPolicy:
         self.sampling: dict[str, Any] = dict(sampling)
         self._api_key = api_key
         self._clients: dict[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = {}
+        self._sessions: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, dict[str, Any]]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r}, tool_format={self.tool_format!r})"
@@ -119,14 +126,16 @@ class OpenAIPolicy:
     ) -> PolicyOutput:
         body, options = _split_options(self.request(messages, tools, seed))
         names = [t["function"]["name"] for t in tools]
+        direct = self.base_url is not None and not options
         for attempt in range(self.max_retries + 1):
             try:
-                # The SDK's HTTP path (retries, backoff, Retry-After, timeouts, error types) without its
-                # per-call request transform and response models, which cost more CPU than the rest of
-                # the call: the body goes out as is and the reply is decoded with one json.loads.
-                raw = await self.client().post("/chat/completions", body=body, options=options,
-                                               cast_to=_httpx_module().Response)
-                response = json.loads(raw.content)
+                if direct:  # a server of our own: one aiohttp POST, the SDK's retry rules (see `_post`)
+                    content = await self._post(body)
+                else:  # OpenAI itself, or per-call headers/query/timeout: the SDK's HTTP path
+                    raw = await self.client().post("/chat/completions", body=body, options=options,
+                                                   cast_to=_httpx_module().Response)
+                    content = raw.content
+                response = json.loads(content)
                 message = self.parse(response["choices"][0]["message"], names)
                 counts = response.get("usage") or {}
                 usage = Usage(prompt_tokens=counts.get("prompt_tokens") or 0,
@@ -138,8 +147,63 @@ class OpenAIPolicy:
                     raise PolicyError(f"{self.base_url} kept returning malformed responses ({exc!r}).") from exc
                 await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
             except openai.APIError as exc:
-                raise PolicyError(f"Model call to {self.base_url or 'OpenAI'} failed after retries: {exc}") from exc
+                raise self._failed(str(exc)) from exc
         return PolicyOutput(message, usage)
+
+    def _failed(self, why: str) -> PolicyError:
+        return PolicyError(f"Model call to {self.base_url or 'OpenAI'} failed after retries: {why}")
+
+    async def _post(self, body: dict[str, Any]) -> bytes:
+        """POST a chat-completions body to `base_url` and return the 2xx reply's bytes.
+
+        The SDK's client costs about 1 ms of CPU per call in its request building (pydantic options,
+        httpx URL and header objects) and transport layers, more than the rest of an episode; this
+        is the same request over one shared aiohttp session, with the SDK's retry rules: connection
+        errors, timeouts, 408/409/429/5xx (or what `x-should-retry` says) are retried `max_retries`
+        times, waiting `Retry-After` (up to 2 minutes) or 0.5 s × 2^retry (at most 8 s, 25% jitter).
+        Anything else raises PolicyError with the SDK's wording (`Error code: 400 - <message>`).
+        """
+        (session, settings), data = self._session(), json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        url = f"{self.base_url.rstrip('/')}/chat/completions"  # type: ignore[union-attr]
+        for retry in range(self.max_retries + 1):
+            try:
+                async with session.post(url, data=data, **settings) as reply:
+                    content = await reply.read()
+                    if reply.status < 400:
+                        return content
+                    wait = _retry_wait(reply.status, reply.headers, retry)
+                    if wait is None or retry == self.max_retries:
+                        raise self._failed(_status_error(reply.status, content))
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if retry == self.max_retries:
+                    timed_out = isinstance(exc, TimeoutError)
+                    raise self._failed("Request timed out." if timed_out else "Connection error.") from exc
+                wait = _backoff(retry)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _session(self) -> tuple[aiohttp.ClientSession, dict[str, Any]]:
+        """The aiohttp session of the running event loop, its pool as large as any concurrency a run uses,
+        and the keyword arguments of each request: the SDK's headers and the environment's proxy for
+        `base_url`, looked up once (aiohttp's `trust_env` would look it and ~/.netrc up in a worker thread
+        on every request)."""
+        loop = asyncio.get_running_loop()
+        for old in [old for old in self._sessions if old.is_closed()]:
+            del self._sessions[old]
+        if loop not in self._sessions or self._sessions[loop][0].closed:
+            connector = aiohttp.TCPConnector(limit=_MAX_CONNECTIONS, keepalive_timeout=5.0)
+            timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout, sock_connect=self.timeout,
+                                            sock_read=self.timeout)
+            settings: dict[str, Any] = {"headers": {
+                "Accept": "application/json", "Content-Type": "application/json",
+                "User-Agent": f"AsyncOpenAI/Python {openai.__version__}", "Authorization": f"Bearer {self._api_key}",
+                **{header: os.environ[variable] for header, variable in _ENV_HEADERS if os.environ.get(variable)}}}
+            try:
+                settings["proxy"], settings["proxy_auth"] = aiohttp.helpers.get_env_proxy_for_url(yarl.URL(self.base_url))
+            except LookupError:
+                pass
+            self._sessions[loop] = aiohttp.ClientSession(connector=connector, timeout=timeout), settings
+        return self._sessions[loop]
 
     def parse(self, message: Any, tool_names: Sequence[str]) -> Message:
         """Turn an OpenAI response message (its JSON dict, or the SDK's object) into a canonical `Message`."""
@@ -174,9 +238,12 @@ class OpenAIPolicy:
     async def aclose(self) -> None:
         """Close the HTTP client of the running event loop (clients of other loops are theirs to close;
         those of loops that have ended are dropped)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        client, session = self._clients.pop(loop, None), self._sessions.pop(loop, (None,))[0]
         if client is not None:
             await client.close()
+        if session is not None:
+            await session.close()
 
 
 _OPTION_KEYS = {"extra_headers": "headers", "extra_query": "params", "timeout": "timeout"}
@@ -213,6 +280,52 @@ def _http_client(timeout: float) -> Any:
 
 
 _MAX_CONNECTIONS = 1024
+_MAX_RETRY_AFTER = 120.0
+_ENV_HEADERS = (("OpenAI-Organization", "OPENAI_ORG_ID"), ("OpenAI-Project", "OPENAI_PROJECT_ID"))
+"""Headers the SDK's client sends when these environment variables are set."""
+
+
+def _retry_wait(status: int, headers: Mapping[str, str], retry: int) -> float | None:
+    """Seconds to wait before retrying a reply with this status, or None not to retry (the SDK's rules)."""
+    after = _retry_after(headers)
+    if after is not None and math.isfinite(after) and after > _MAX_RETRY_AFTER:
+        return None
+    should = headers.get("x-should-retry")
+    if should in ("true", "false"):
+        retry_it = should == "true"
+    else:
+        retry_it = status in (408, 409, 429) or status >= 500
+    if not retry_it:
+        return None
+    return after if after is not None and 0 < after <= _MAX_RETRY_AFTER else _backoff(retry)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """`retry-after-ms`, else `Retry-After` (seconds or an HTTP date), in seconds."""
+    for header, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        try:
+            return float(headers[header]) / divisor
+        except (KeyError, ValueError):
+            continue
+    try:
+        return email.utils.mktime_tz(email.utils.parsedate_tz(headers["retry-after"])) - time.time()  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _backoff(retry: int) -> float:
+    return min(0.5 * 2.0**retry, 8.0) * (1 - 0.25 * random.random())
+
+
+def _status_error(status: int, content: bytes) -> str:
+    """The SDK's APIStatusError text: `Error code: 429 - <the body's error message>`."""
+    try:
+        body = json.loads(content)
+        error = body.get("error", body) if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+    except ValueError:
+        message = None
+    return f"Error code: {status}" + (f" - {message}" if isinstance(message, str) and message else "")
 
 
 @functools.cache

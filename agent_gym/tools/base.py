@@ -19,12 +19,14 @@ A tool's exception or bad arguments never crash an episode: `Tool.run` turns the
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import inspect
 import json
+import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_type_hints
 
 import docstring_parser
@@ -69,6 +71,18 @@ class Tool:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tool:
+        """Clones of an environment share a tool of a plain function (it is frozen and its function holds
+        no state a copy would isolate: deepcopy would copy only its schema); any other tool (a method's,
+        bound to its object) is copied field by field, as deepcopy does, so it stays bound to the copy."""
+        if isinstance(self.fn, (types.FunctionType, types.BuiltinFunctionType)):
+            return self
+        twin = object.__new__(type(self))
+        memo[id(self)] = twin
+        for f in fields(self):
+            object.__setattr__(twin, f.name, copy.deepcopy(getattr(self, f.name), memo))
+        return twin
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI tool schema: `{"type": "function", "function": {...}}`."""

@@ -88,7 +88,8 @@ def evaluate(
     torch.manual_seed(seed)
     label = label or Path(name).name
     policy = TokenPolicy(
-        HFGenerator(model, tokenizer, temperature=temperature, batch_size=batch_size), tokenizer, name="evaluate",
+        HFGenerator(model, tokenizer, temperature=temperature, batch_size=batch_size, turn_cache=True), tokenizer,
+        name="evaluate",
         model=label, sampling={"temperature": temperature, "seed": seed, "checkpoint": checkpoint_id(name)},
         max_turn_tokens=max_turn_tokens, max_completion_tokens=max_completion_tokens,
         tool_format=tool_format)  # type: ignore[arg-type]

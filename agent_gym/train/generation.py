@@ -17,10 +17,17 @@ from agent_gym.policies.tokens import Generation
 
 
 class TrainerGenerator:
-    """Generation with the model a `GRPOTrainer` is training (see the module docstring)."""
+    """Generation with the model a `GRPOTrainer` is training (see the module docstring).
 
-    def __init__(self, trainer: Any, batch_size: int | None = None) -> None:
+    `turn_cache` (transformers path) keeps the key/value cache from one turn's call to the next
+    (`HFGenerator(turn_cache=True)`); make one generator per rollout call, as `MultiTurnRollout` does,
+    since the weights change between steps.
+    """
+
+    def __init__(self, trainer: Any, batch_size: int | None = None, *, turn_cache: bool = False) -> None:
         self.trainer = trainer
+        self.turn_cache = turn_cache
+        self._hf: HFGenerator | None = None
         args = trainer.args
         self.tokenizer = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
         self.sampling = {"temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k or 0,
@@ -62,9 +69,10 @@ class TrainerGenerator:
             trainer.model_wrapped, trainer.accelerator, gather_deepspeed3_params=args.ds3_gather_for_generation,
             gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
         ) as model:
-            generator = HFGenerator(model, self.tokenizer, batch_size=self.batch_size,
-                                    generation_kwargs=args.generation_kwargs, **self.sampling)
-            return generator.generate(prompts, max_new_tokens)
+            if self._hf is None or self._hf.model is not model:
+                self._hf = HFGenerator(model, self.tokenizer, batch_size=self.batch_size, turn_cache=self.turn_cache,
+                                       generation_kwargs=args.generation_kwargs, **self.sampling)
+            return self._hf.generate(prompts, max_new_tokens)
 
     def _vllm(self, prompts: Sequence[Sequence[int]], max_new_tokens: int) -> list[Generation]:
         engine = self.trainer.vllm_generation

@@ -50,6 +50,7 @@ class MultiTurnRollout:
         model_name: Name stored on trajectories (`<model_name>@step<N>`).
         generation_batch_size: Sequences per `generate` call on the transformers path (None: all).
         max_concurrency: Episodes played at once (None: the whole batch, so each turn is one generation call).
+        turn_cache: Keep the key/value cache across the turns of a step (transformers generation).
         generator_factory: `trainer -> Generator`; default `TrainerGenerator` (the trainer's model or
             its vLLM engine). Another backend (or a `ScriptedGenerator` in tests) plugs in here.
     """
@@ -58,7 +59,7 @@ class MultiTurnRollout:
                  store: TrajectoryStore | str | Path | None = None, max_turn_tokens: int | None = None,
                  tool_format: str = "native", template_kwargs: dict[str, Any] | None = None,
                  model_name: str | None = None, generation_batch_size: int | None = None, max_concurrency: int | None = None,
-                 generator_factory: Callable[[Any], Generator] | None = None) -> None:
+                 turn_cache: bool = False, generator_factory: Callable[[Any], Generator] | None = None) -> None:
         if not isinstance(env, Environment):
             raise ConfigError(f"env must be an agent_gym Environment, got {type(env).__name__}.")
         self.env = env
@@ -76,7 +77,8 @@ class MultiTurnRollout:
         self.model_name = model_name or "model"
         self.generation_batch_size = generation_batch_size
         self.max_concurrency = max_concurrency
-        self.generator_factory = generator_factory or (lambda trainer: TrainerGenerator(trainer, generation_batch_size))
+        self.generator_factory = generator_factory or (
+            lambda trainer: TrainerGenerator(trainer, generation_batch_size, turn_cache=turn_cache))
         self.run_id = uuid.uuid4().hex[:8]
         self.calls = 0
         self.phase: str | None = None
