@@ -45,8 +45,7 @@ class TrajectoryStore:
         self._summaries: list[dict[str, Any] | None] = []  # summary rows of a prefix of _lines
         self._offset = 0
         self._file_id: tuple[int, int] | None = None  # (device, inode) of the file read so far
-        self._latest: dict[str, Trajectory] = {}  # newest record per job key over _records[:_latest_upto]
-        self._latest_upto = 0
+        self._latest: dict[str, Trajectory] = {}  # newest record per job key among _records
 
     def __repr__(self) -> str:
         return f"TrajectoryStore({str(self.path)!r})"
@@ -73,10 +72,17 @@ class TrajectoryStore:
 
     def read(self) -> list[Trajectory]:
         """Every record in file order (retries of a job included)."""
+        self._parse_new()
+        return [r for r in self._records if r is not None]
+
+    def _parse_new(self) -> None:
+        """Validate the lines appended since the last read; keep the newest record of each job."""
         self._refresh()
         for line in self._lines[len(self._records) :]:
-            self._records.append(self._parse(line))
-        return [r for r in self._records if r is not None]
+            record = self._parse(line)
+            self._records.append(record)
+            if record is not None:
+                self._latest[record.job_key or record.id] = record
 
     def __iter__(self) -> Iterator[Trajectory]:
         return iter(self.read())
@@ -86,17 +92,12 @@ class TrajectoryStore:
 
     def latest_by_key(self) -> dict[str, Trajectory]:
         """The last record of each job (resume key; the id for records without one)."""
-        return {t.job_key or t.id: t for t in self.read()}
+        self._parse_new()
+        return dict(self._latest)
 
     def latest_of(self, job_key: str) -> Trajectory | None:
         """The newest record of one job, reading only what was appended since the last call."""
-        self.read()
-        if self._latest_upto > len(self._records):  # the file was replaced: start over
-            self._latest, self._latest_upto = {}, 0
-        for record in self._records[self._latest_upto:]:
-            if record is not None:
-                self._latest[record.job_key or record.id] = record
-        self._latest_upto = len(self._records)
+        self._parse_new()
         return self._latest.get(job_key)
 
     def try_lease(self, job_key: str) -> JobLease | None:
@@ -186,13 +187,13 @@ class TrajectoryStore:
     def _refresh(self) -> None:
         if not self.path.exists():
             self._lines, self._records, self._summaries, self._offset = [], [], [], 0
-            self._latest, self._latest_upto = {}, 0
+            self._latest = {}
             return
         stat = self.path.stat()
         size, file_id = stat.st_size, (stat.st_dev, stat.st_ino)
         if size < self._offset or file_id != self._file_id:  # replaced or truncated: read from the start
             self._lines, self._records, self._summaries, self._offset = [], [], [], 0
-            self._latest, self._latest_upto = {}, 0
+            self._latest = {}
             self._file_id = file_id
         if size == self._offset:
             return

@@ -26,6 +26,15 @@ class RecordContext:
     replay_key: str = ""
 
 
+def summed_components(steps: list[Step] | tuple[Step, ...]) -> dict[str, float]:
+    """Each named reward component summed over the steps."""
+    components: dict[str, float] = {}
+    for step in steps:
+        for name, value in step.components.items():
+            components[name] = components.get(name, 0.0) + value
+    return components
+
+
 def episode_metrics(messages: list[Message] | tuple[Message, ...], steps: list[Step] | tuple[Step, ...],
                     tokens: TokenRecord | None) -> dict[str, float]:
     """The numbers every trajectory carries: tool calls, parse errors, each numeric step counter summed
@@ -56,10 +65,6 @@ def build_trajectory(
     `truncated` overrides the last step's flag (an episode the policy's budget ended)."""
     if context is None:
         context = RecordContext(environment_identity(env), policy_identity(policy), tuple(env.tool_schemas()), key)
-    components: dict[str, float] = {}
-    for step in steps:
-        for name, value in step.components.items():
-            components[name] = components.get(name, 0.0) + value
     sampling = dict(policy.sampling) | ({"seed": seed} if seed is not None else {})
     public = {k: v for k, v in task.metadata.items() if not k.startswith("_")}
     return Trajectory(
@@ -75,7 +80,7 @@ def build_trajectory(
         messages=tuple(messages),
         steps=tuple(steps),
         reward=sum(s.reward for s in steps),
-        reward_components=components,
+        reward_components=summed_components(steps),
         success=success if error is None else None,
         terminated=bool(steps) and steps[-1].terminated,
         truncated=truncated if truncated is not None else bool(steps) and steps[-1].truncated,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from agent_gym.env import Environment, ToolEnv
 from agent_gym.runner.keys import unwrapped
-from agent_gym.runner.record import RecordContext, build_trajectory
+from agent_gym.runner.record import RecordContext, summed_components
 from agent_gym.types import Task, Trajectory
 
 
@@ -34,17 +34,9 @@ async def rescore_trajectory(env: Environment, task: Task, old: Trajectory, cont
     scored = await base.rubric.score(task, old.messages)
     success = None if base.success_threshold is None else scored.reward >= base.success_threshold
     last = old.steps[-1].model_copy(update={"reward": scored.reward, "components": scored.components})
-    steps = [*old.steps[:-1], last]
-
-    class _Recorded:  # the policy as the old record names it
-        name, model, sampling = old.policy, old.model, {k: v for k, v in old.sampling.items() if k != "seed"}
-
-    seed = old.sampling.get("seed")
-    trajectory = build_trajectory(
-        env, _Recorded(), task, list(old.messages), steps, None, success, sample_index=old.sample_index,  # type: ignore[arg-type]
-        seed=seed, started_at=old.started_at, seconds=old.seconds, trajectory_id=f"{context.job_key}-rescored",
-        context=RecordContext(context.environment, old.policy_info or context.policy_info, context.tools,
-                              context.job_key, context.replay_key),
-        tokens=old.tokens,
-    )
-    return trajectory.model_copy(update={"metadata": {**trajectory.metadata, "rescored_from": old.id}})
+    steps = (*old.steps[:-1], last)
+    return old.model_copy(update={
+        "id": f"{context.job_key}-rescored", "job_key": context.job_key, "replay_key": context.replay_key,
+        "steps": steps, "reward": sum(s.reward for s in steps), "reward_components": summed_components(steps), "success": success,
+        "task": task, "environment": context.environment, "metadata": {**old.metadata, "rescored_from": old.id},
+    })
