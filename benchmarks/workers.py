@@ -76,8 +76,8 @@ class Worker:
 
     def log(self, limit: int = 3000) -> str:
         """The tail of the worker's stderr."""
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-limit:].strip() or "(no output)"
+        size = os.fstat(self._log.fileno()).st_size  # pread: the child shares the offset and writes there
+        return os.pread(self._log.fileno(), size, 0).decode(errors="replace")[-limit:].strip() or "(no output)"
 
     def close(self) -> None:
         """Stop the worker (closing its stdin ends its loop) and wait for it."""

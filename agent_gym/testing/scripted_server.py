@@ -432,8 +432,8 @@ class ScriptedServer:
 
 
 def _read(file: IO[bytes]) -> str:
-    file.seek(0)
-    return file.read().decode(errors="replace")
+    # pread leaves the offset alone: the child shares it and writes there, so a seek here could make it overwrite.
+    return os.pread(file.fileno(), os.fstat(file.fileno()).st_size, 0).decode(errors="replace")
 
 
 # Runs main() without executing agent_gym/__init__.py, which imports the whole library: starts 3x faster.

@@ -226,3 +226,18 @@ def test_arguments_follow_the_schema() -> None:
     # a new user turn after a tool result asks for a new tool call
     body["messages"] += [{"role": "tool", "content": "done"}, {"role": "user", "content": "again 1"}]
     assert scripted_reply(body)[0]["tool_calls"][0]["function"]["arguments"].startswith('{"x": 1')
+
+
+def test_reading_the_childs_output_while_it_writes_never_garbles_it():
+    """The child shares the file's offset; a reader that moved it made the child overwrite its own lines."""
+    import tempfile
+
+    from agent_gym.testing.scripted_server import _read
+
+    script = "import sys, time\nfor i in range(400):\n    print(f'line {i:04d}', flush=True); time.sleep(0.0005)\n"
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=output)
+        while process.poll() is None:
+            _read(output)
+        assert process.wait() == 0
+        assert _read(output).splitlines() == [f"line {i:04d}" for i in range(400)]
