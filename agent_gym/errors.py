@@ -31,6 +31,10 @@ class PolicyError(AgentGymError):
     """A policy could not produce an action (server unreachable, retries exhausted, bad reply)."""
 
 
+class RewardError(AgentGymError):
+    """A reward function raised or returned something that is not a number; the message names it."""
+
+
 class SandboxError(AgentGymError):
     """Untrusted code could not be run safely."""
 

@@ -13,8 +13,8 @@ equals `m`, and rendering a parsed canonical text gives the same text back.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent_gym.types import Message, ToolCall
@@ -22,10 +22,45 @@ from agent_gym.types import Message, ToolCall
 ToolFormat = Literal["native", "text"]
 TOOL_FORMATS: tuple[str, ...] = ("native", "text")
 
-_THINK = re.compile(r"<think(?:\s[^>]*)?>(.*?)</think>", re.DOTALL)
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
-_TOOL_RESPONSE = re.compile(r'<tool_response name="([^"]*)">(.*?)</tool_response>', re.DOTALL)
 _CALL_HINT = 'Write each call as <tool_call>{"name": "<tool name>", "arguments": {<JSON object>}}</tool_call>.'
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in JSON a model writes (records nested far deeper can be
+neither written nor read back by pydantic's JSON parser)."""
+
+
+class ModelJSONError(ValueError):
+    """JSON a model wrote that cannot be used; the message is written for the model to read."""
+
+
+def loads_model_json(text: str | bytes) -> Any:
+    """Parse JSON a model wrote, whatever it holds: ModelJSONError (never another exception) when it is not
+    valid JSON, uses NaN/Infinity, has an integer too long to convert, or nests deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ModelJSONError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise ModelJSONError(f"nested too deeply (at most {MAX_JSON_DEPTH} levels of arrays and objects)") from None
+    except (ValueError, TypeError) as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ModelJSONError(f"not usable JSON ({str(exc).split(';')[0]})") from None
+    if _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise ModelJSONError(f"nested too deeply (at most {MAX_JSON_DEPTH} levels of arrays and objects)")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value; write a number or a string")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def parse_assistant_text(
@@ -82,7 +117,7 @@ def render_tool_response(name: str, content: str) -> str:
 
 def parse_tool_responses(text: str) -> list[tuple[str, str]]:
     """The (tool name, content) pairs of the `<tool_response>` blocks in a user message."""
-    return _TOOL_RESPONSE.findall(text)
+    return [(text[b.tag_start + len(_RESPONSE_OPEN):b.body_start - 2], b.body) for b in _blocks(text, _response_tag, "</tool_response>")]
 
 
 def split_reasoning(text: str) -> tuple[str | None, str]:
@@ -151,14 +186,14 @@ def to_openai_conversation(messages: Sequence[Message]) -> list[dict[str, Any]]:
 
 def _take_think(text: str) -> tuple[str | None, str, str | None]:
     """(reasoning, text without the think block, error)."""
-    match = _THINK.search(text)
-    if match is None:
-        if re.search(r"<think(?:\s[^>]*)?>", text):
+    block = next(_blocks(text, _think_tag, "</think>"), None)
+    if block is None:
+        if _think_tag(text, 0) is not None:
             return None, text, "Your <think> block is not closed; end your reasoning with </think>."
         return None, text, None
-    reasoning = match.group(1).strip("\n")
-    rest = text[: match.start()] + text[match.end() :]
-    if _THINK.search(rest):
+    reasoning = block.body.strip("\n")
+    rest = text[: block.tag_start] + text[block.end :]
+    if next(_blocks(rest, _think_tag, "</think>"), None) is not None:
         return None, text, "Write at most one <think>…</think> block per turn."
     return reasoning, rest, None
 
@@ -166,26 +201,89 @@ def _take_think(text: str) -> tuple[str | None, str, str | None]:
 def _take_tool_calls(text: str, id_prefix: str) -> tuple[list[ToolCall], str, str | None]:
     """(calls, text without the call blocks, error)."""
     calls: list[ToolCall] = []
-    for index, match in enumerate(_TOOL_CALL.finditer(text)):
-        body = match.group(1).strip()
+    blocks = list(_blocks(text, _call_tag, "</tool_call>"))
+    for index, block in enumerate(blocks):
+        body = block.body.strip()
         try:
-            payload = json.loads(body)
-        except json.JSONDecodeError as exc:
-            return [], text, f"Your tool call is not valid JSON ({exc.msg} at character {exc.pos}). {_CALL_HINT}"
+            payload = loads_model_json(body)
+        except ModelJSONError as exc:
+            return [], text, f"Your tool call is {exc}. {_CALL_HINT}"
         if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
             return [], text, f'Your tool call needs a "name" string. {_CALL_HINT}'
         arguments = payload.get("arguments", {})
         if isinstance(arguments, str):  # some models double-encode the arguments
             try:
-                arguments = json.loads(arguments)
-            except json.JSONDecodeError:
+                arguments = loads_model_json(arguments)
+            except ModelJSONError:
                 pass
         if not isinstance(arguments, dict):
             return [], text, f'The "arguments" of your tool call must be a JSON object. {_CALL_HINT}'
         calls.append(ToolCall(name=payload["name"], arguments=arguments, id=f"{id_prefix}{index}"))
-    rest = _TOOL_CALL.sub("", text)
+    kept = zip([0] + [b.end for b in blocks], [b.tag_start for b in blocks] + [len(text)], strict=True)
+    rest = "".join(text[start:end] for start, end in kept)
     if "<tool_call>" in rest:
         return [], text, f"Your <tool_call> tag is not closed. {_CALL_HINT}"
     if "</tool_call>" in rest:
         return [], text, f"Found </tool_call> without a matching <tool_call>. {_CALL_HINT}"
     return calls, rest, None
+
+
+# Tag scanning in linear time (a lazy regex such as `<think>(.*?)</think>` is quadratic in the number of
+# unclosed tags, and a model can write thousands). Each `*_tag(text, pos)` finds the next valid opening
+# tag at or after `pos` as (tag_start, body_start); None means no valid opening tag follows at all.
+_RESPONSE_OPEN = '<tool_response name="'
+
+
+@dataclass(frozen=True)
+class _Block:
+    tag_start: int
+    body_start: int
+    body_end: int
+    end: int
+    text: str
+
+    @property
+    def body(self) -> str:
+        return self.text[self.body_start:self.body_end]
+
+
+def _blocks(text: str, opening: Callable[[str, int], tuple[int, int] | None], closing: str) -> Iterator[_Block]:
+    """Non-overlapping `opening … closing` blocks, leftmost first, each ending at the first `closing`
+    after its opening tag: what `re.finditer(open + "(.*?)" + close, re.DOTALL)` finds."""
+    pos = 0
+    while (tag := opening(text, pos)) is not None:
+        end = text.find(closing, tag[1])
+        if end < 0:
+            return
+        yield _Block(tag[0], tag[1], end, end + len(closing), text)
+        pos = end + len(closing)
+
+
+def _think_tag(text: str, pos: int) -> tuple[int, int] | None:
+    """`<think>` or `<think …attributes>`."""
+    while (start := text.find("<think", pos)) >= 0:
+        after = start + len("<think")
+        if after < len(text) and text[after] == ">":
+            return start, after + 1
+        if after < len(text) and text[after].isspace():
+            close = text.find(">", after)
+            return None if close < 0 else (start, close + 1)  # no '>' later: no later tag closes either
+        pos = after
+    return None
+
+
+def _call_tag(text: str, pos: int) -> tuple[int, int] | None:
+    start = text.find("<tool_call>", pos)
+    return None if start < 0 else (start, start + len("<tool_call>"))
+
+
+def _response_tag(text: str, pos: int) -> tuple[int, int] | None:
+    """`<tool_response name="…">` (a name without quotes)."""
+    while (start := text.find(_RESPONSE_OPEN, pos)) >= 0:
+        quote = text.find('"', start + len(_RESPONSE_OPEN))
+        if quote < 0:
+            return None
+        if text.startswith('">', quote):
+            return start, quote + 2
+        pos = start + 1
+    return None

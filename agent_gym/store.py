@@ -46,6 +46,7 @@ class TrajectoryStore:
         self._offset = 0
         self._file_id: tuple[int, int] | None = None  # (device, inode) of the file read so far
         self._latest: dict[str, Trajectory] = {}  # newest record per job key among _records
+        self._torn_tail = b""  # an unterminated last line already reported
 
     def __repr__(self) -> str:
         return f"TrajectoryStore({str(self.path)!r})"
@@ -203,6 +204,25 @@ class TrajectoryStore:
         complete = chunk.rfind(b"\n") + 1  # keep a line still being written for the next read
         self._lines.extend(line for line in chunk[:complete].splitlines() if line.strip())
         self._offset += complete
+        tail = chunk[complete:]
+        if tail.strip() and tail != self._torn_tail and not self._writer_active():
+            self._torn_tail = tail  # said once; the next append starts a fresh line after it
+            warnings.warn(f"{self.path}: skipped the last line, which ends without a newline ({len(tail)} bytes: a "
+                          "crash mid-write?). The next append starts a new line after it.", stacklevel=4)
+
+    def _writer_active(self) -> bool:
+        """Whether an `append` holds the store's lock now (its line may be half written)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     def _parse(self, line: bytes) -> Trajectory | None:
         try:
@@ -212,7 +232,8 @@ class TrajectoryStore:
                 raise StoreError(
                     f"{self.path} was written by a newer agent_gym (schema > {SCHEMA_VERSION}); upgrade agent_gym."
                 ) from exc
-            warnings.warn(f"{self.path}: skipped an unreadable line (a crash mid-write?): {exc.errors()[0]['msg']}", stacklevel=3)
+            if line.strip() != self._torn_tail.strip():  # not the torn last line already reported
+                warnings.warn(f"{self.path}: skipped an unreadable line (a crash mid-write?): {exc.errors()[0]['msg']}", stacklevel=3)
             return None
         return record
 

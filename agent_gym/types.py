@@ -6,15 +6,18 @@ All are frozen pydantic models with an exact JSON round trip (`to_json` / `from_
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 SCHEMA_VERSION = 2
 """Version of the trajectory JSON layout; bumped when fields change (2: the task, tools offered, environment
 and policy identity, token record, replay key). Older records still load: new fields take their defaults."""
 
 Role = Literal["system", "user", "assistant", "tool"]
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Record(BaseModel):
@@ -23,13 +26,28 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     def to_json(self) -> str:
-        """One-line JSON text."""
-        return self.model_dump_json()
+        """One-line JSON text. Any string is written losslessly: a lone surrogate (`'\\udcff'`, which text
+        decoded with `surrogateescape` or a server's `"\\udcff"` escape can hold) becomes a JSON escape."""
+        try:
+            return self.model_dump_json()
+        except PydanticSerializationError as exc:
+            if "surrogates not allowed" not in str(exc):
+                raise
+        text = json.dumps(self.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
     @classmethod
     def from_json(cls, text: str | bytes):  # noqa: ANN206 - returns cls
-        """Parse what `to_json` wrote."""
-        return cls.model_validate_json(text)
+        """Parse what `to_json` wrote (pydantic's parser, or `json` for the lone surrogates and deep nesting it
+        rejects)."""
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            if not any(("surrogate" in e["msg"] or "recursion limit" in e["msg"])
+                       for e in exc.errors() if e["type"] == "json_invalid"):
+                raise
+        data = text.decode("utf-8", "surrogatepass") if isinstance(text, bytes) else text
+        return cls.model_validate(json.loads(data))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict."""

@@ -1,5 +1,6 @@
 import multiprocessing
 import os
+import warnings
 
 import pytest
 
@@ -57,11 +58,31 @@ def test_torn_line_is_skipped_and_next_append_starts_a_new_line(tmp_path):
     store.append(traj(0))
     with open(path, "a") as f:
         f.write(traj(1).to_json()[:40])  # a crash mid-write
-    assert [t.id for t in TrajectoryStore(path).read()] == ["t0"]
-    store.append(traj(2))
+    reader = TrajectoryStore(path)
+    with pytest.warns(UserWarning, match="skipped the last line, which ends without a newline"):
+        assert [t.id for t in reader.read()] == ["t0"]  # said on the first read, not only after a write
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(reader.summaries()) == 1 and len(reader) == 1  # said once
+        store.append(traj(2))
+        assert [t.id for t in reader.read()] == ["t0", "t2"]  # the same torn line is not reported again
     with pytest.warns(UserWarning, match="unreadable line"):
-        ids = [t.id for t in TrajectoryStore(path).read()]
+        ids = [t.id for t in TrajectoryStore(path).read()]  # a new reader: it is an unreadable line now
     assert ids == ["t0", "t2"]
+
+
+def test_a_line_being_written_is_not_reported_as_torn(tmp_path):
+    import fcntl
+
+    path = tmp_path / "s.jsonl"
+    TrajectoryStore(path).append(traj(0))
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # as append holds it while it writes
+        f.write(traj(1).to_json()[:40])
+        f.flush()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert [t.id for t in TrajectoryStore(path).read()] == ["t0"]
 
 
 def test_newer_schema_is_refused_with_advice(tmp_path):

@@ -21,7 +21,9 @@ import yarl
 from agent_gym.errors import ConfigError, PolicyError
 from agent_gym.formats import (
     TOOL_FORMATS,
+    ModelJSONError,
     ToolFormat,
+    loads_model_json,
     parse_assistant_text,
     split_reasoning,
     to_text_conversation,
@@ -136,19 +138,22 @@ class OpenAIPolicy:
                                                    cast_to=_httpx_module().Response)
                     content = raw.content
                 response = json.loads(content)
-                message = self.parse(response["choices"][0]["message"], names)
+                reply = response["choices"][0]["message"]
+                if not isinstance(reply, Mapping):
+                    raise TypeError(f"the message is a {type(reply).__name__}, not an object")
                 counts = response.get("usage") or {}
-                usage = Usage(prompt_tokens=counts.get("prompt_tokens") or 0,
-                              completion_tokens=counts.get("completion_tokens") or 0, calls=1)
+                usage = Usage(prompt_tokens=int(counts.get("prompt_tokens") or 0),
+                              completion_tokens=int(counts.get("completion_tokens") or 0), calls=1)
                 break
             except (openai.APIResponseValidationError, ValueError, KeyError, IndexError, TypeError,
-                    AttributeError) as exc:  # a malformed body (JSONDecodeError is a ValueError)
+                    AttributeError, RecursionError) as exc:  # a malformed body (JSONDecodeError is a ValueError)
                 if attempt == self.max_retries:
                     raise PolicyError(f"{self.base_url} kept returning malformed responses ({exc!r}).") from exc
                 await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
             except openai.APIError as exc:
                 raise self._failed(str(exc)) from exc
-        return PolicyOutput(message, usage)
+        # What the model wrote is parsed once, outside the retries: it becomes a message, or an error on it.
+        return PolicyOutput(self.parse(reply, names), usage)
 
     def _failed(self, why: str) -> PolicyError:
         return PolicyError(f"Model call to {self.base_url or 'OpenAI'} failed after retries: {why}")
@@ -206,7 +211,16 @@ class OpenAIPolicy:
         return self._sessions[loop]
 
     def parse(self, message: Any, tool_names: Sequence[str]) -> Message:
-        """Turn an OpenAI response message (its JSON dict, or the SDK's object) into a canonical `Message`."""
+        """Turn an OpenAI response message (its JSON dict, or the SDK's object) into a canonical `Message`.
+        Never raises: what cannot be read becomes a message with a model-visible `error`."""
+        try:
+            return self._parse(message, tool_names)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            content = message.get("content") if isinstance(message, Mapping) else getattr(message, "content", "")
+            return Message(role="assistant", content=content if isinstance(content, str) else "",
+                           error=f"Your reply could not be read ({type(exc).__name__}: {str(exc)[:200]}).")
+
+    def _parse(self, message: Any, tool_names: Sequence[str]) -> Message:
         if not isinstance(message, Mapping):
             message = {**(getattr(message, "model_extra", None) or {}), "content": message.content,
                        "tool_calls": [{"id": c.id, "function": {"name": c.function.name, "arguments": c.function.arguments}}
@@ -219,10 +233,11 @@ class OpenAIPolicy:
             for call in native:
                 function = call.get("function") or {}
                 name = function.get("name") or ""
+                raw = function.get("arguments") or "{}"
                 try:
-                    arguments = json.loads(function.get("arguments") or "{}")
-                except json.JSONDecodeError as exc:
-                    error = f"The arguments of your call to {name} are not valid JSON ({exc.msg})."
+                    arguments = loads_model_json(raw if isinstance(raw, str) else json.dumps(raw))
+                except ModelJSONError as exc:
+                    error = f"The arguments of your call to {name} are {exc}."
                     return Message(role="assistant", content=content, reasoning=reasoning, error=error)
                 if not isinstance(arguments, dict):
                     error = f"The arguments of your call to {name} must be a JSON object, not {type(arguments).__name__}."

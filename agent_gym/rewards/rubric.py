@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agent_gym.errors import ConfigError
+from agent_gym.errors import ConfigError, RewardError
 from agent_gym.types import Message, Task
 
 RewardFn = Callable[[Task, Sequence[Message]], "float | Awaitable[float]"]
@@ -49,10 +49,17 @@ class Rubric:
         """Run every function and return the weighted total with the raw components."""
         components: dict[str, float] = {}
         for name, fn in self.funcs.items():
-            value = fn(task, messages)
-            if inspect.isawaitable(value):
-                value = await value
-            components[name] = float(value)
+            label = f"Reward {name!r} ({getattr(fn, '__qualname__', type(fn).__name__)})"
+            try:
+                value = fn(task, messages)
+                if inspect.isawaitable(value):
+                    value = await value
+            except Exception as exc:  # noqa: BLE001 - re-raised with the function named
+                raise RewardError(f"{label} raised {type(exc).__name__}: {exc} (task {task.id!r}).") from exc
+            try:
+                components[name] = float(value)
+            except (TypeError, ValueError):
+                raise RewardError(f"{label} returned {value!r:.100}, not a number (task {task.id!r}).") from None
         total = sum(self.weights.get(name, 1.0) * value for name, value in components.items())
         return RewardResult(reward=total, components=components)
 

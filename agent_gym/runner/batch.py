@@ -25,7 +25,7 @@ from agent_gym.runner.keys import (
     fingerprints,
     policy_identity,
 )
-from agent_gym.runner.record import RecordContext
+from agent_gym.runner.record import RecordContext, store_trajectory
 from agent_gym.runner.rescore import rescore_trajectory
 from agent_gym.store import TrajectoryStore
 from agent_gym.types import Task, Trajectory
@@ -206,7 +206,7 @@ async def run_episodes_async(
             if previous is not None:
                 counts["retried"] += 1
         if store is not None:
-            store.append(trajectory)
+            trajectory = store_trajectory(store, trajectory)
         if on_result is not None:
             on_result(trajectory)
         finished(index, trajectory, kind)

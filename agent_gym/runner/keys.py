@@ -17,7 +17,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic_core import PydanticSerializationError
+
 from agent_gym.env import Environment, Wrapper
+from agent_gym.errors import ConfigError
 from agent_gym.policies.base import Policy
 from agent_gym.rewards.rubric import Rubric
 from agent_gym.types import Task
@@ -145,7 +148,12 @@ def policy_identity(policy: Policy) -> dict[str, Any]:
 
 def task_hash(task: Task) -> str:
     """A hash of the task's whole content: id, prompt, expected answer, metadata."""
-    return hashlib.sha256(_stable(task.to_dict()).encode()).hexdigest()[:24]
+    try:
+        content = task.to_dict()
+    except PydanticSerializationError as exc:
+        raise ConfigError(f"Task {task.id!r}: its metadata holds a value JSON cannot hold ({exc}); keep task "
+                          "metadata to str, numbers, bools, None, lists and dicts.") from None
+    return hashlib.sha256(_stable(content).encode()).hexdigest()[:24]
 
 
 def fingerprints(

@@ -6,9 +6,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+
 from agent_gym.env import Environment
 from agent_gym.policies.base import Policy
 from agent_gym.runner.keys import environment_identity, policy_identity
+from agent_gym.store import TrajectoryStore
 from agent_gym.types import ErrorInfo, Message, Step, Task, TokenRecord, Trajectory, Usage
 
 
@@ -96,3 +100,28 @@ def build_trajectory(
         policy_info=context.policy_info,
         tokens=tokens,
     )
+
+
+def store_trajectory(store: TrajectoryStore, trajectory: Trajectory) -> Trajectory:
+    """Append `trajectory` to `store` and return what was stored. A record JSON cannot hold (an object in a
+    step's `info` or a task's metadata) is stored as a copy whose such values are text, with an error that
+    says so: one episode's record never ends the run, and a re-run retries it."""
+    try:
+        store.append(trajectory)
+        return trajectory
+    except PydanticSerializationError as exc:
+        unstorable = _storable_copy(trajectory, exc)
+    store.append(unstorable)
+    return unstorable
+
+
+def _storable_copy(trajectory: Trajectory, exc: Exception) -> Trajectory:
+    error = ErrorInfo(kind="UnstorableRecord", message=(
+        f"The trajectory could not be written as JSON ({exc}); values JSON cannot hold were stored as text. "
+        "Return JSON-compatible values (str, numbers, bools, lists, dicts) from tools, rewards and step info."))
+    data = trajectory.model_dump(mode="json", fallback=lambda value: f"<{type(value).__name__}: {value!r:.200}>")
+    try:
+        return Trajectory.model_validate(data | {"success": None, "error": error.model_dump()})
+    except (ValidationError, PydanticSerializationError):  # keep what identifies the episode, and the error
+        return trajectory.model_copy(update={"messages": (), "steps": (), "tokens": None, "task": None,
+                                             "metadata": {}, "success": None, "error": error})

@@ -24,6 +24,7 @@ import functools
 import inspect
 import json
 import types
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
@@ -33,6 +34,7 @@ import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent_gym.errors import ToolError
+from agent_gym.formats import ModelJSONError, loads_model_json
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,9 @@ class Tool:
             )
         if isinstance(arguments, str):
             try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
-            except json.JSONDecodeError as exc:
-                return ToolResult(f"Error: arguments of {self.name} are not valid JSON ({exc.msg}).", True)
+                arguments = loads_model_json(arguments) if arguments.strip() else {}
+            except ModelJSONError as exc:
+                return ToolResult(f"Error: arguments of {self.name} are {exc}.", True)
         if not isinstance(arguments, dict):
             return ToolResult(f"Error: arguments of {self.name} must be a JSON object.", True)
         try:
@@ -181,8 +183,16 @@ def _build_tool(func: Callable[..., Any], *, name: str | None, description: str 
     needs_self = bool(params) and params[0].name == "self"
     if needs_self:
         params = params[1:]
-    doc = docstring_parser.parse(inspect.getdoc(func) or "")
-    param_docs = {p.arg_name: p.description or "" for p in doc.params}
+    tool_name = name or func.__name__
+    doc = docstring_parser.parse(inspect.getdoc(_unwrap(func)) or "")
+    param_docs = {p.arg_name: p.description or "" for p in doc.params if p.args[0] in _ARG_SECTIONS}
+    stray = sorted(set(param_docs) - {p.name for p in params} - {"self"})
+    if stray:
+        raise ToolError(
+            f"Tool {tool_name}: its docstring's Args describe {', '.join(map(repr, stray))}, which "
+            f"{'is not a parameter' if len(stray) == 1 else 'are not parameters'} (the parameters are "
+            f"{', '.join(p.name for p in params) or 'none'}); rename or remove the entry so the model is not misled."
+        )
     hints = get_type_hints(_unwrap(func))
     fields: dict[str, Any] = {}
     for param in params:
@@ -195,9 +205,12 @@ def _build_tool(func: Callable[..., Any], *, name: str | None, description: str 
             )
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (hints[param.name], Field(default, description=param_docs.get(param.name) or None))
-    tool_name = name or func.__name__
     args_model = create_model(f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields)
     summary = "\n\n".join(part for part in (doc.short_description, doc.long_description) if part)
+    if not (description or summary):
+        warnings.warn(f"Tool {tool_name} has no docstring, so the model sees only its name. Give it a docstring "
+                      "(a line on what it does, then `Args:` with a line per parameter) or pass "
+                      "@tool(description=...).", ToolDefinitionWarning, stacklevel=4)
     return Tool(
         fn=func,
         name=tool_name,
@@ -207,6 +220,14 @@ def _build_tool(func: Callable[..., Any], *, name: str | None, description: str 
         blocking=blocking,
         needs_self=needs_self,
     )
+
+
+_ARG_SECTIONS = frozenset({"param", "parameter", "arg", "argument", "key", "keyword"})
+"""docstring_parser's names of parameter sections (`Attributes:` entries are not parameters)."""
+
+
+class ToolDefinitionWarning(UserWarning):
+    """A tool is usable but described poorly to the model (e.g. no docstring)."""
 
 
 def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from agent_gym.env import ToolEnv
 from agent_gym.errors import ConfigError
+from agent_gym.formats import ModelJSONError, loads_model_json
 from agent_gym.policies.base import Policy
 from agent_gym.tools.base import Tool, ToolResult
 from agent_gym.types import Message
@@ -110,8 +111,8 @@ def call_key(tool: str, arguments: Any) -> str:
     """Canonical identity of a call: `name:` + sorted-key compact JSON of the arguments."""
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
+            arguments = loads_model_json(arguments) if arguments.strip() else {}
+        except ModelJSONError:
             pass
     return f"{tool}:{json.dumps(arguments, sort_keys=True, separators=(',', ':'), ensure_ascii=False, default=str)}"
 
@@ -344,8 +345,8 @@ def _canonical(tool: Tool, arguments: Any) -> Any:
     """Decoded arguments with the tool's defaults filled in (as given when they do not validate)."""
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
+            arguments = loads_model_json(arguments) if arguments.strip() else {}
+        except ModelJSONError:
             return arguments
     try:
         return tool.args_model.model_validate(arguments).model_dump(mode="json")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_gym.errors import ConfigError
+from agent_gym.paths import configs_dir
 
 CPU_GRPO: dict[str, Any] = {
     "use_cpu": True, "bf16": False, "activation_checkpointing": False, "report_to": "none", "logging_steps": 1,
@@ -84,18 +85,21 @@ def lora_config(r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modu
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")
 
 
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
-"""The accelerate configs shipped with the repository."""
-
-
 def launch_command(script: str, *, config: str = "multi_gpu", num_processes: int | None = None, args: str = "") -> str:
-    """The `accelerate launch` line for `script` with `configs/<config>.yaml` (multi_gpu, zero2, zero3)."""
-    path = CONFIGS_DIR / f"{config}.yaml"
+    """The `accelerate launch` line for `script` with `configs/<config>.yaml` (multi_gpu, zero2, zero3).
+
+    In a checkout the file is named as the docs write it, `configs/<config>.yaml` (run from the
+    project's root); in an installed package, by its full path inside the package.
+    """
+    folder = configs_dir()
+    path = folder / f"{config}.yaml"
     if not path.exists():
-        known = sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
         raise ConfigError(f"No accelerate config {config!r}; the configs are {known}.")
+    installed = (folder.parent / "__init__.py").is_file()  # agent_gym/configs, not <checkout>/configs
+    shown = path if installed else path.relative_to(folder.parent)
     processes = f" --num_processes {num_processes}" if num_processes else ""
-    return f"accelerate launch --config_file {path.relative_to(CONFIGS_DIR.parent)}{processes} {script} {args}".strip()
+    return f"accelerate launch --config_file {shown}{processes} {script} {args}".strip()
 
 
 def _preset(device: str, cpu: dict[str, Any], gpu: dict[str, Any]) -> dict[str, Any]:

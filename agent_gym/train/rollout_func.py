@@ -29,6 +29,7 @@ from agent_gym.env import Environment
 from agent_gym.errors import ConfigError
 from agent_gym.policies.tokens import Generator, TokenPolicy
 from agent_gym.runner.batch import closing_policy, run_episodes_async, run_sync
+from agent_gym.runner.record import store_trajectory
 from agent_gym.store import TrajectoryStore
 from agent_gym.train.generation import TrainerGenerator
 from agent_gym.train.horizon import HorizonSchedule, as_schedule
@@ -123,7 +124,7 @@ class MultiTurnRollout:
                              "generation": (offset + i) % group_size}}
             trajectory = played.model_copy(update={"metadata": {**played.metadata, **meta}})
             if self.store is not None:
-                self.store.append(trajectory)
+                trajectory = store_trajectory(self.store, trajectory)
             trajectories.append(trajectory)
         end_id = (tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0)
         seqs = [sequences(t, tokenizer(t.task.prompt if t.task else "", add_special_tokens=False)["input_ids"]

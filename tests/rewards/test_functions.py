@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from agent_gym import (
@@ -65,3 +67,21 @@ def test_rubric_configuration_errors():
     assert list(as_rubric(exact_match).funcs) == ["exact_match"]
     with pytest.raises(ConfigError):
         as_rubric(3)  # type: ignore[arg-type]
+
+
+def test_a_reward_that_raises_or_returns_no_number_is_reported_by_name():
+    from agent_gym import ScriptedPolicy, ToolEnv, run_rollouts
+    from agent_gym.testing.toys import add
+
+    def needs_answer(task, messages):
+        return float(task.metadata["answer"])
+
+    def forgets_to_return(task, messages):
+        pass
+
+    task = Task(id="t1", prompt="2+3?", answer="5")
+    for reward, words in [(needs_answer, r"Reward 'needs_answer' \(.*needs_answer\) raised KeyError: 'answer' \(task 't1'\)"),
+                          (Rubric({"shape": forgets_to_return}), r"Reward 'shape' \(.*forgets_to_return\) returned None, not a number")]:
+        [t] = run_rollouts(ToolEnv(tools=[add], reward=reward, name="r"), ScriptedPolicy(["5"]), [task], progress=False)
+        assert t.error is not None and t.error.kind == "RewardError"
+        assert re.search(words, t.error.message), t.error.message

@@ -104,3 +104,50 @@ async def test_method_tools_bind_to_their_instance():
 def test_unannotated_parameter_is_a_clear_definition_error():
     with pytest.raises(ToolError, match="no type annotation"):
         tool(lambda x: x)
+
+
+def test_a_tool_without_a_docstring_is_accepted_with_a_warning_that_says_how_to_fix_it():
+    from agent_gym.tools.base import ToolDefinitionWarning
+
+    def bare(a: int) -> int:
+        return a
+
+    with pytest.warns(ToolDefinitionWarning, match=r"Tool bare has no docstring.*description="):
+        t = tool(bare)
+    assert t.description == "bare"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tool(bare, description="Echo a.").description == "Echo a."  # an explicit description: no warning
+
+
+def test_args_entries_for_parameters_that_do_not_exist_are_refused_by_name():
+    def mistyped(a: int, b: int) -> int:
+        """Add.
+
+        Args:
+            a: first.
+            c: the third, which is not a parameter.
+            d: nor this.
+        """
+        return a + b
+
+    with pytest.raises(ToolError, match=r"Tool mistyped: its docstring's Args describe 'c', 'd', which are not parameters \(the parameters are a, b\)"):
+        tool(mistyped)
+
+
+def test_a_partial_is_described_by_its_function_not_by_functools():
+    import functools
+
+    def scale(x: int, factor: int) -> int:
+        """Multiply x by a factor.
+
+        Args:
+            x: the number.
+            factor: the factor.
+        """
+        return x * factor
+
+    t = tool(functools.partial(scale, factor=3), name="triple")
+    assert t.description == "Multiply x by a factor."
