@@ -26,7 +26,14 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_recorded_run import MODEL_DIRS, game, heldout_tasks, paired_change, run_settings  # noqa: E402
+from train_recorded_run import (  # noqa: E402
+    MODEL_DIRS,
+    change_counts,
+    game,
+    greedy_comparison,
+    heldout_tasks,
+    run_settings,
+)
 
 MODELS = {"base": None, **MODEL_DIRS}
 
@@ -72,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
               "seconds": time.perf_counter() - t0,
               "command": " ".join([".venv/bin/python", "scripts/heldout_eval.py", *(argv or sys.argv[1:])])}
     if greedy:
-        result["against_sft_greedy"] = paired_change(store, "eval_sft", f"eval_{args.model}")
+        comparison = greedy_comparison(store, "eval_sft", f"eval_{args.model}")
+        result["against_sft_greedy"] = change_counts(comparison)
+        result["against_sft_greedy_comparison"] = comparison.to_dict() if comparison else None
     name = "greedy" if greedy else f"sampled_T{args.temperature:g}"
     (args.run / f"{name}_{args.model}.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result), flush=True)

@@ -45,7 +45,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -57,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent_gym.envs.games.textcraft.env import TextCraftEnv, make_tasks  # noqa: E402
+from agent_gym.stats import PairedComparison, paired_comparison, sign_test  # noqa: E402
 
 COMPACT_PROMPT = """You play TextCraft. Craft the goal item. Call the act tool with one command per turn:
 - get N ITEM: gather a base item, e.g. "get 2 oak log"
@@ -379,9 +379,11 @@ def report(run: Run, args: argparse.Namespace) -> None:
         "train_success_last_5": steps["env/success"].tail(5).mean() if len(steps) else None,
         "horizon_per_step": steps["env/horizon"].tolist() if len(steps) else [],
     }
-    change = paired_change(run.folder / "eval_trajectories.jsonl", "eval_sft", "eval_grpo")
+    comparison = greedy_comparison(run.folder / "eval_trajectories.jsonl", "eval_sft", "eval_grpo")
+    change = change_counts(comparison)
     curve = checkpoint_curve(run.folder, rows, args.grpo_steps, change)
-    summary = {"heldout": rows, "grpo_training": training, "sft_to_grpo_greedy": change, "heldout_by_step": curve,
+    summary = {"heldout": rows, "grpo_training": training, "sft_to_grpo_greedy": change,
+               "sft_to_grpo_greedy_comparison": comparison.to_dict() if comparison else None, "heldout_by_step": curve,
                "args": vars(args),
                "seconds": {s: (run.done(s) or {}).get("seconds") for s in ("synth", "eval_base", "sft", "eval_sft", "grpo", "eval_grpo")}}
     (run.folder / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
@@ -398,33 +400,47 @@ def report(run: Run, args: argparse.Namespace) -> None:
         lines += ["", "Held-out greedy success by GRPO step (step 0 = the SFT model; tasks gained/lost against it): "
                   + "; ".join(f"{c['step']}: {c['success']}/{c['tasks']}"
                               + (f" (+{c['gained']}/-{c['lost']})" if c.get("gained") is not None else "") for c in curve) + "."]
-    if change:
+    if comparison:
         lines += ["", f"SFT -> SFT+GRPO, greedy, task by task: {change['gained']} of {change['tasks']} held-out tasks "
-                  f"gained, {change['lost']} lost (exact one-sided sign test p = {change['p_one_sided']:.3g})."]
+                  f"gained, {change['lost']} lost (exact one-sided sign test p = {change['p_one_sided']:.3g}; "
+                  f"two-sided McNemar p = {comparison.p_value:.3g}).",
+                  "", "```", comparison.report(), "```"]
     (run.folder / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
     figures(run.folder, rows, steps, curve)
 
 
-def paired_change(store: Path, before: str, after: str) -> dict[str, Any] | None:
-    """Greedy success task by task, stage `before` against stage `after` (from the evaluation episodes
-    in `store`): tasks gained and lost, and the exact one-sided sign-test (McNemar) p-value of the gain."""
+def greedy_comparison(store: Path, before: str, after: str) -> PairedComparison | None:
+    """Greedy episodes task by task, stage `before` (A) against stage `after` (B), from the evaluation episodes
+    in `store`; None when the store or either stage's episodes are missing. A re-evaluation of a task wins
+    over the earlier one (the store is read in file order)."""
     if not store.exists():
         return None
     from agent_gym import TrajectoryStore
 
-    success: dict[str, dict[str, bool]] = {}
-    for row in TrajectoryStore(store).summaries(latest=False):  # in file order: a re-evaluation wins
-        success.setdefault(row["model"], {})[row["task_id"]] = bool(row["success"])
-    old, new = success.get(f"{before}-greedy"), success.get(f"{after}-greedy")
+    runs: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for row in TrajectoryStore(store).summaries(latest=False):
+        runs.setdefault(row["model"], {})[(row["env"], row["task_id"])] = row
+    old, new = runs.get(f"{before}-greedy"), runs.get(f"{after}-greedy")
     if not old or not new:
         return None
-    tasks = old.keys() & new.keys()
-    gained = sum(new[t] and not old[t] for t in tasks)
-    lost = sum(old[t] and not new[t] for t in tasks)
-    changed = gained + lost
-    p = sum(math.comb(changed, k) for k in range(gained, changed + 1)) / 2**changed
-    return {"tasks": len(tasks), "gained": gained, "lost": lost, "p_one_sided": p}
+    return paired_comparison(old.values(), new.values(), label_a=before, label_b=after)
+
+
+def change_counts(comparison: PairedComparison | None) -> dict[str, Any] | None:
+    """The counts a run's summary keeps of a comparison: tasks compared, gained and lost, and the exact
+    one-sided sign-test (McNemar) p-value of the gain."""
+    if comparison is None:
+        return None
+    gained, lost = len(comparison.gained), len(comparison.lost)
+    return {"tasks": comparison.tasks, "gained": gained, "lost": lost,
+            "p_one_sided": sign_test(gained, lost, alternative="greater")}
+
+
+def paired_change(store: Path, before: str, after: str) -> dict[str, Any] | None:
+    """Greedy success task by task, stage `before` against stage `after`: the `change_counts` of their
+    `greedy_comparison`."""
+    return change_counts(greedy_comparison(store, before, after))
 
 
 def checkpoint_curve(folder: Path, rows: list[dict[str, Any]], final_step: int,

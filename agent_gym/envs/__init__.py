@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from typing import Any
 
@@ -24,19 +25,23 @@ BUILTIN_ENVS: dict[str, str] = {
 """Name -> `module:Class` of every built-in environment."""
 
 
-def resolve(spec: str) -> Any:
-    """The object named by a built-in name or `package.module:attribute`."""
+def resolve(spec: str, what: str = "environment") -> Any:
+    """The object named by a built-in environment name or `package.module:attribute` (`what` names it in errors)."""
+    if what != "environment" and ":" not in spec:
+        raise ConfigError(f"The {what} is named as 'package.module:Name', got {spec!r}.")
     target = BUILTIN_ENVS.get(spec, spec)
     if ":" not in target:
+        close = difflib.get_close_matches(spec, BUILTIN_ENVS, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise ConfigError(
-            f"Unknown environment {spec!r}: use a built-in name ({', '.join(sorted(BUILTIN_ENVS))}) "
+            f"Unknown environment {spec!r}.{hint} Use a built-in name ({', '.join(sorted(BUILTIN_ENVS))}) "
             "or 'package.module:ClassName'."
         )
     module_name, _, attribute = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"Cannot import {module_name!r} for environment {spec!r}: {exc}") from exc
+        raise ConfigError(f"Cannot import {module_name!r} for {what} {spec!r}: {exc}") from exc
     try:
         return getattr(module, attribute)
     except AttributeError as exc:

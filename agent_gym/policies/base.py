@@ -21,7 +21,11 @@ class PolicyOutput:
 
 @runtime_checkable
 class Policy(Protocol):
-    """Anything that answers a conversation with an assistant message."""
+    """Anything that answers a conversation with an assistant message.
+
+    Optional: `async preflight()`, which the runner awaits once before a run that has episodes to play, so
+    an unreachable model server is one clear error instead of every episode failing after retries.
+    """
 
     name: str
     """Short name stored on trajectories (e.g. `openai`, `scripted`)."""

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import json
-import math
 import os
-import random
 import sys
-import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +25,7 @@ from agent_gym.formats import (
     to_text_conversation,
 )
 from agent_gym.policies.base import PolicyOutput
+from agent_gym.policies.http_rules import backoff, check_server, retry_wait, status_error
 from agent_gym.types import Message, ToolCall, Usage
 
 
@@ -155,6 +152,12 @@ class OpenAIPolicy:
         # What the model wrote is parsed once, outside the retries: it becomes a message, or an error on it.
         return PolicyOutput(self.parse(reply, names), usage)
 
+    async def preflight(self) -> None:
+        """One cheap request before a run (`server_check.check_server`): PolicyError naming the server, the
+        model and what to check when nothing answers, the key is refused, or the model is not served."""
+        await check_server(self.base_url or "https://api.openai.com/v1", self.model, self._api_key,
+                           timeout=min(self.timeout, 15.0))
+
     def _failed(self, why: str) -> PolicyError:
         return PolicyError(f"Model call to {self.base_url or 'OpenAI'} failed after retries: {why}")
 
@@ -176,14 +179,14 @@ class OpenAIPolicy:
                     content = await reply.read()
                     if reply.status < 400:
                         return content
-                    wait = _retry_wait(reply.status, reply.headers, retry)
+                    wait = retry_wait(reply.status, reply.headers, retry)
                     if wait is None or retry == self.max_retries:
-                        raise self._failed(_status_error(reply.status, content))
+                        raise self._failed(status_error(reply.status, content))
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if retry == self.max_retries:
                     timed_out = isinstance(exc, TimeoutError)
-                    raise self._failed("Request timed out." if timed_out else "Connection error.") from exc
-                wait = _backoff(retry)
+                    raise self._failed("Request timed out." if timed_out else f"Connection error ({exc}).") from exc
+                wait = backoff(retry)
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -295,52 +298,8 @@ def _http_client(timeout: float) -> Any:
 
 
 _MAX_CONNECTIONS = 1024
-_MAX_RETRY_AFTER = 120.0
 _ENV_HEADERS = (("OpenAI-Organization", "OPENAI_ORG_ID"), ("OpenAI-Project", "OPENAI_PROJECT_ID"))
 """Headers the SDK's client sends when these environment variables are set."""
-
-
-def _retry_wait(status: int, headers: Mapping[str, str], retry: int) -> float | None:
-    """Seconds to wait before retrying a reply with this status, or None not to retry (the SDK's rules)."""
-    after = _retry_after(headers)
-    if after is not None and math.isfinite(after) and after > _MAX_RETRY_AFTER:
-        return None
-    should = headers.get("x-should-retry")
-    if should in ("true", "false"):
-        retry_it = should == "true"
-    else:
-        retry_it = status in (408, 409, 429) or status >= 500
-    if not retry_it:
-        return None
-    return after if after is not None and 0 < after <= _MAX_RETRY_AFTER else _backoff(retry)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """`retry-after-ms`, else `Retry-After` (seconds or an HTTP date), in seconds."""
-    for header, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
-        try:
-            return float(headers[header]) / divisor
-        except (KeyError, ValueError):
-            continue
-    try:
-        return email.utils.mktime_tz(email.utils.parsedate_tz(headers["retry-after"])) - time.time()  # type: ignore[arg-type]
-    except (KeyError, TypeError, ValueError, OverflowError):
-        return None
-
-
-def _backoff(retry: int) -> float:
-    return min(0.5 * 2.0**retry, 8.0) * (1 - 0.25 * random.random())
-
-
-def _status_error(status: int, content: bytes) -> str:
-    """The SDK's APIStatusError text: `Error code: 429 - <the body's error message>`."""
-    try:
-        body = json.loads(content)
-        error = body.get("error", body) if isinstance(body, dict) else None
-        message = error.get("message") if isinstance(error, dict) else None
-    except ValueError:
-        message = None
-    return f"Error code: {status}" + (f" - {message}" if isinstance(message, str) and message else "")
 
 
 @functools.cache

@@ -5,7 +5,8 @@
   Jupyter) and `run_rollouts_async`: many episodes, bounded concurrency, resumable through a store;
   they return a `RunResult` (the trajectories, and what was reused, ran, retried, rescored).
 * `keys` — job fingerprints (what makes two episodes the same job) and per-episode seeds.
-* `record` — the Trajectory builder; `rescore` — scoring a recorded interaction again.
+* `record` — the Trajectory builder; `rescore` — scoring recorded interactions again (in a run, or a
+  whole store into a new one); `sync` — `run_sync`, async work from sync code (Jupyter included).
 """
 
 from agent_gym.runner.batch import (
@@ -13,7 +14,6 @@ from agent_gym.runner.batch import (
     run_episodes_async,
     run_rollouts,
     run_rollouts_async,
-    run_sync,
 )
 from agent_gym.runner.episodes import rollout
 from agent_gym.runner.keys import (
@@ -24,8 +24,11 @@ from agent_gym.runner.keys import (
     policy_identity,
 )
 from agent_gym.runner.record import build_trajectory
+from agent_gym.runner.rescore import RescoreResult, rescore_records, rescore_store
+from agent_gym.runner.sync import closing_policy, run_sync
 
 __all__ = [
-    "RunResult", "build_trajectory", "environment_identity", "episode_seed", "fingerprints", "job_key",
-    "policy_identity", "rollout", "run_episodes_async", "run_rollouts", "run_rollouts_async", "run_sync",
+    "RescoreResult", "RunResult", "build_trajectory", "closing_policy", "environment_identity", "episode_seed",
+    "fingerprints", "job_key", "policy_identity", "rescore_records", "rescore_store", "rollout",
+    "run_episodes_async", "run_rollouts", "run_rollouts_async", "run_sync",
 ]

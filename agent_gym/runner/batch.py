@@ -6,11 +6,10 @@ retried and rescored."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
@@ -27,6 +26,7 @@ from agent_gym.runner.keys import (
 )
 from agent_gym.runner.record import RecordContext, store_trajectory
 from agent_gym.runner.rescore import rescore_trajectory
+from agent_gym.runner.sync import closing_policy, run_sync
 from agent_gym.store import TrajectoryStore
 from agent_gym.types import Task, Trajectory
 
@@ -78,6 +78,7 @@ async def run_rollouts_async(
     rescore: bool = False,
     progress: bool = True,
     on_result: Callable[[Trajectory], None] | None = None,
+    preflight: bool = True,
 ) -> RunResult:
     """Run `n` episodes of every task, at most `max_concurrency` at once; return them in task order.
 
@@ -89,7 +90,9 @@ async def run_rollouts_async(
     scored again instead of replayed (environments scored by a `Rubric` at the final answer). Two
     processes running the same job on one store never both play it (a lease in the store). A failed
     episode is recorded and the rest go on. `on_result` is called with each new trajectory (after it
-    is stored). The result's `report()` says what was reused, ran, retried and rescored.
+    is stored). The result's `report()` says what was reused, ran, retried and rescored. Before playing
+    anything, a policy with a `preflight()` (OpenAIPolicy: one `/models` request) is checked once, so an
+    unreachable server raises one PolicyError naming it (`preflight=False` skips the check).
     """
     if n < 1:
         raise ConfigError(f"n must be at least 1 (got n={n}).")
@@ -100,7 +103,7 @@ async def run_rollouts_async(
     return await run_episodes_async(
         env, policy, [(task, i) for task in tasks for i in range(n)], max_concurrency=max_concurrency, store=store,
         max_turns=max_turns, timeout=timeout, seed=seed, retry_failed=retry_failed, rescore=rescore,
-        progress=progress, on_result=on_result,
+        progress=progress, on_result=on_result, preflight=preflight,
     )
 
 
@@ -119,6 +122,7 @@ async def run_episodes_async(
     progress: bool = True,
     on_result: Callable[[Trajectory], None] | None = None,
     trajectory_ids: Sequence[str] | None = None,
+    preflight: bool = True,
 ) -> RunResult:
     """The one episode engine: play `(task, sample_index)` jobs (see `run_rollouts_async` for the rules).
 
@@ -153,6 +157,8 @@ async def run_episodes_async(
         else:
             todo.append(index)
 
+    if todo and preflight and (check := getattr(policy, "preflight", None)) is not None:
+        await check()  # e.g. nothing listens at the model server: one clear PolicyError, not N failed episodes
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"{env.name} rollouts", disable=not progress)
     bar.set_postfix(reused=counts["reused"], refresh=False)
     errors = 0
@@ -218,57 +224,6 @@ async def run_episodes_async(
     return RunResult([r for r in results if r is not None], counts)
 
 
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync code, also inside a running loop (Jupyter).
-
-    With a running loop the coroutine runs on a fresh loop in a worker thread; an interrupt of
-    the waiting cell cancels it.
-    """
-    try:
-        asyncio.get_running_loop()
-        in_loop = True
-    except RuntimeError:
-        in_loop = False
-    if not in_loop:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
-    loop = asyncio.new_event_loop()
-
-    def worker() -> None:
-        try:
-            box["task"] = loop.create_task(coro)
-            box["value"] = loop.run_until_complete(box["task"])
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=worker, name="agent-gym-run-sync", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.1)
-    except KeyboardInterrupt:
-        if "task" in box:
-            loop.call_soon_threadsafe(box["task"].cancel)
-        thread.join()
-        raise
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
-async def closing_policy(policy: Policy, coro: Coroutine[Any, Any, T]) -> T:
-    """Await `coro`, then close the policy's HTTP client of this loop (the sync twins run each call on
-    a loop of their own, so nothing else will reuse it)."""
-    try:
-        return await coro
-    finally:
-        close = getattr(policy, "aclose", None)
-        if callable(close):
-            await close()
-
-
 def run_rollouts(
     env: Environment,
     policy: Policy,
@@ -284,6 +239,7 @@ def run_rollouts(
     rescore: bool = False,
     progress: bool = True,
     on_result: Callable[[Trajectory], None] | None = None,
+    preflight: bool = True,
 ) -> RunResult:
     """The blocking twin of `run_rollouts_async`, for scripts and notebook cells (works inside Jupyter's running loop)."""
     return run_sync(
@@ -292,7 +248,7 @@ def run_rollouts(
             run_rollouts_async(
                 env, policy, tasks, n=n, max_concurrency=max_concurrency, store=store, max_turns=max_turns,
                 timeout=timeout, seed=seed, retry_failed=retry_failed, rescore=rescore, progress=progress,
-                on_result=on_result,
+                on_result=on_result, preflight=preflight,
             ),
         )
     )

@@ -19,8 +19,9 @@ from tqdm.auto import tqdm
 from agent_gym.env import Environment
 from agent_gym.errors import ConfigError
 from agent_gym.policies.base import Policy
-from agent_gym.runner.batch import closing_policy, run_rollouts_async, run_sync
+from agent_gym.runner.batch import run_rollouts_async
 from agent_gym.runner.keys import job_key
+from agent_gym.runner.sync import closing_policy, run_sync
 from agent_gym.store import TrajectoryStore
 from agent_gym.synth.card import write_card
 from agent_gym.synth.export import (

@@ -28,8 +28,9 @@ from typing import Any
 from agent_gym.env import Environment
 from agent_gym.errors import ConfigError
 from agent_gym.policies.tokens import Generator, TokenPolicy
-from agent_gym.runner.batch import closing_policy, run_episodes_async, run_sync
+from agent_gym.runner.batch import run_episodes_async
 from agent_gym.runner.record import store_trajectory
+from agent_gym.runner.sync import closing_policy, run_sync
 from agent_gym.store import TrajectoryStore
 from agent_gym.train.generation import TrainerGenerator
 from agent_gym.train.horizon import HorizonSchedule, as_schedule

@@ -179,3 +179,20 @@ async def test_current_task_is_visible_to_policies_during_their_episode():
     out = await run_rollouts_async(ToolEnv(), Echo(), tasks, max_concurrency=6, progress=False)
     assert [t.final_answer for t in out] == [str(i) for i in range(6)]
     assert current_task() is None
+
+
+def test_an_unreachable_model_server_is_one_clear_error_before_any_episode(tmp_path):
+    import socket
+
+    from agent_gym import OpenAIPolicy
+    from agent_gym.errors import PolicyError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    policy = OpenAIPolicy("m", base_url=url, max_retries=0)
+    with pytest.raises(PolicyError, match=f"Nothing answers at {url}.*'m'"):
+        run_rollouts(ENV, policy, TASKS, store=tmp_path / "s.jsonl", progress=False)
+    assert not (tmp_path / "s.jsonl").exists()
+    out = run_rollouts(ENV, policy, TASKS[:1], progress=False, preflight=False)  # the check can be skipped
+    assert out[0].error is not None and out[0].error.kind == "PolicyError"
