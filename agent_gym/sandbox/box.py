@@ -16,9 +16,20 @@ system directories, a private size-capped `/tmp`, and the job directory as the o
 path. As root, every job runs as its own unprivileged uid with no capabilities, so the process cap
 (RLIMIT_NPROC) holds; rlimits on CPU seconds, address space, file size and open files are set before
 exec; the wall-clock timeout kills the whole process tree; output is cut to a bound with a marker.
-See `agent_gym.sandbox.bwrap` (command line, uids) and `agent_gym.sandbox.proc` (deadlines, kills)
-for the mechanics, `SandboxLimits` for the numbers, and `agent_gym.envs.code.base.SandboxToolEnv` for
-environments built on it.
+The job directory's size (`disk_mb`, directories' own blocks included) and its number of files and
+directories (`max_files`, which also bounds the private /tmp's file count) are checked while a call
+runs and after it: on a breach the call is stopped, the directory emptied, and the result says so.
+See `agent_gym.sandbox.bwrap` (command line, uids), `agent_gym.sandbox.proc` (deadlines, kills) and
+`agent_gym.sandbox.disk` (the bounded accounting) for the mechanics, `SandboxLimits` for the numbers,
+and `agent_gym.envs.code.base.SandboxToolEnv` for environments built on it.
+
+**What the code can still see of the host** (accepted): `/proc/self/mountinfo` and the command line
+of the namespace's init (`/proc/1/cmdline`, which is bwrap) name the host directories bound into the
+sandbox — the job directory (`<root>/job-<random>/workspace`), the shared copy of `/etc`
+(`<root>/etc-<random>`), the interpreter's installation (bound at its own path anyway) — and the
+devices and filesystems they are on. Names are random, never the host's pid; other jobs' names, the
+host's processes and the host's other mounts stay invisible, and the named paths lead nowhere inside.
+Hiding them too would need a filesystem per job.
 
 **Without bubblewrap** `Sandbox()` refuses with a `SandboxError` saying how to install it. Passing
 `allow_weak_fallback=True` runs commands as plain subprocesses instead — the *weak fallback*: the
@@ -43,11 +54,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import uuid
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from agent_gym.errors import SandboxError
@@ -57,16 +66,19 @@ from agent_gym.sandbox.bwrap import (
     UidLease,
     bwrap_command,
     drop_privileges,
+    interpreter_path,
     python_roots,
     sandbox_env,
     shared_etc,
 )
+from agent_gym.sandbox.disk import DiskWatch, breach, empty_dir
+from agent_gym.sandbox.jobdir import cleanup, make_job_dir, sweep_stale
 from agent_gym.sandbox.limits import SandboxLimits, SandboxResult
 from agent_gym.sandbox.proc import (
+    InfoPipe,
     describe_exit,
     is_root,
     kill_uid,
-    read_info,
     run_bounded,
     uid_processes,
     wait_namespace_gone,
@@ -103,17 +115,14 @@ def _probe_bwrap(bwrap: str) -> str | None:
     return None if probe.returncode == 0 else (probe.stderr.strip() or f"exit code {probe.returncode}")
 
 
-_SWEPT = threading.Lock()
-_swept_roots: set[str] = set()
-
-
 class Sandbox:
     """One episode's confined job directory, with one-shot runs and a persistent Python session.
 
     Args:
         limits: Resource limits of every call.
         python: Interpreter for `run_python` and sessions; default: this one (its venv is visible,
-            read-only, so numpy/pandas work if installed).
+            read-only, so numpy/pandas work if installed). A relative path or a bare name is resolved
+            here, against the current directory or PATH.
         allow_weak_fallback: Without a working bubblewrap, run unconfined subprocesses instead of
             raising (see the module docstring for what is lost).
         bwrap: Path of the bwrap binary; default: found on PATH.
@@ -130,7 +139,8 @@ class Sandbox:
         root: str | os.PathLike[str] | None = None,
     ) -> None:
         self.limits = limits or SandboxLimits()
-        self.python = python or sys.executable
+        self.python = interpreter_path(python or sys.executable)
+        """The interpreter, as an absolute path (also valid inside the sandbox)."""
         needed = ["/usr/bin/prlimit", *(["/usr/bin/setpriv"] if is_root() else [])]
         missing = [path for path in needed if not os.access(path, os.X_OK)]
         if missing:
@@ -145,11 +155,10 @@ class Sandbox:
         self._bwrap = bwrap
         self._root = Path(root or Path(tempfile.gettempdir()) / "agent_gym_sandbox")
         self._root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        _sweep_stale(self._root)
+        sweep_stale(self._root)
         self._lease = UidLease(self._root / ".uids") if is_root() else None
         self.uid = self._lease.uid if self._lease else None
-        self._dir = self._root / f"job-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._dir.mkdir(mode=0o711)
+        self._dir, self._dir_lock = make_job_dir(self._root)
         self.path = self._dir / "workspace"
         """The job directory on the host (read results here only through `read_text`)."""
         self.path.mkdir(mode=0o755)
@@ -161,7 +170,7 @@ class Sandbox:
         self._session = None
         self._prefix: list[str] | None = None
         self._closed = False
-        self._finalizer = weakref.finalize(self, _cleanup, self._dir, self.uid, self._lease)
+        self._finalizer = weakref.finalize(self, cleanup, self._dir, self.uid, self._lease, self._dir_lock)
 
     # ---- one-shot runs ----------------------------------------------------------------------------
 
@@ -180,25 +189,33 @@ class Sandbox:
         """Run `argv` confined; every limit of `self.limits` applies (`max_output_bytes` may raise one)."""
         self.check_open()
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        info_read, info_write = os.pipe() if self.mode == "bwrap" else (None, None)
+        info = InfoPipe() if self.mode == "bwrap" else None
+        try:
+            command = self.argv(list(argv), info_fd=None if info is None else info.write_fd)
+        except BaseException:
+            if info is not None:
+                info.discard()
+            raise
+        watch = self.disk_watch(None if info is None else lambda: _tmp_of(info.poll()))
         try:
             outcome = run_bounded(
-                self.argv(list(argv), info_fd=info_write), stdin=data, timeout=timeout or self.limits.timeout,
+                command, stdin=data, timeout=timeout or self.limits.timeout,
                 output_limit=max_output_bytes or self.limits.max_output_bytes,
                 kill_after_bytes=max(self.limits.output_kill_bytes, max_output_bytes or 0),
-                pass_fds=() if info_write is None else (info_write,), **self.popen_kwargs(),
+                pass_fds=() if info is None else (info.write_fd,), watch=watch, **self.popen_kwargs(),
             )
         finally:
-            init_pid = read_info(info_read) if info_read is not None else None
+            init_pid = info.close() if info is not None else None
         wait_namespace_gone(init_pid)
         if outcome.killed and self.mode == "weak" and self.uid is not None and self._session is None:
             kill_uid(self.uid)  # no pid namespace here: catch what escaped the process group
         killed = {"timeout": f"killed: wall-clock timeout of {timeout or self.limits.timeout:g} s",
-                  "output": f"killed: more than {self.limits.output_kill_bytes:,} bytes of output"}.get(
+                  "output": f"killed: more than {self.limits.output_kill_bytes:,} bytes of output",
+                  "watch": f"killed: {outcome.detail}"}.get(
             outcome.killed or "", None) or describe_exit(outcome.returncode)
         if killed == "killed by SIGXCPU":
             killed += f" (CPU time limit of {self.limits.cpu_seconds} s)"
-        notes = self.check_disk()
+        notes = self.after_watch(watch) + self.check_disk()
         return SandboxResult(
             stdout=outcome.stdout.text(), stderr=outcome.stderr.text(), exit_code=outcome.returncode,
             timed_out=outcome.killed == "timeout", truncated=outcome.stdout.truncated or outcome.stderr.truncated,
@@ -291,21 +308,27 @@ class Sandbox:
             (etc / name).chmod(0o644)
 
     def check_disk(self) -> tuple[str, ...]:
-        size = 0
-        for folder, _, files in os.walk(self.path):
-            for name in files:
-                try:
-                    size += os.lstat(os.path.join(folder, name)).st_blocks * 512
-                except OSError:
-                    pass
-        if size <= self.limits.disk_mb << 20:
+        """After a call: empty the job directory if it is over `disk_mb` or `max_files`; the note saying so.
+
+        The check stops at the first entry past a limit, so it costs at most `max_files` entries."""
+        found = breach(self.path, disk_mb=self.limits.disk_mb, max_files=self.limits.max_files)
+        if found is None:
             return ()
-        for entry in os.scandir(self.path):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-        return (f"the job directory grew past {self.limits.disk_mb} MB and was emptied",)
+        empty_dir(self.path)
+        return (f"{found} and was emptied",)
+
+    def disk_watch(self, tmp_path: Callable[[], str | None] | None = None) -> DiskWatch:
+        """A watch that stops a running call when the job directory (or the private /tmp, seen from the
+        host at `tmp_path()`) goes over its limits."""
+        return DiskWatch(self.path, disk_mb=self.limits.disk_mb, max_files=self.limits.max_files,
+                         tmp_mb=self.limits.tmp_mb, tmp_path=tmp_path)
+
+    def after_watch(self, watch: DiskWatch) -> tuple[str, ...]:
+        """After `watch` stopped a call: empty the job directory if it was the job directory's breach."""
+        if watch.found is None or not watch.job_dir_breached:
+            return ()
+        empty_dir(self.path)
+        return ("the job directory was emptied",)
 
     def check_open(self) -> None:
         if self._closed:
@@ -339,21 +362,6 @@ def python_roots_cached(executable: str) -> tuple[str, ...]:
         raise SandboxError(f"Cannot use {executable!r} as the sandbox's Python: {exc}") from exc
 
 
-def _cleanup(job_dir: Path, uid: int | None, lease: UidLease | None) -> None:
-    if uid is not None:
-        kill_uid(uid)
-    shutil.rmtree(job_dir, ignore_errors=True)
-    if lease is not None:
-        lease.release()
-
-
-def _sweep_stale(root: Path) -> None:
-    """Delete job directories left by processes that died without cleaning up (once per process)."""
-    with _SWEPT:
-        if str(root) in _swept_roots:
-            return
-        _swept_roots.add(str(root))
-    for entry in [*root.glob("job-*-*"), *root.glob("etc-*-*")]:
-        pid = entry.name.split("-")[1]
-        if pid.isdigit() and not Path("/proc", pid).exists():
-            shutil.rmtree(entry, ignore_errors=True)
+def _tmp_of(init_pid: int | None) -> str | None:
+    """The private /tmp of a live sandbox, as the host reaches it."""
+    return None if init_pid is None else f"/proc/{init_pid}/root/tmp"

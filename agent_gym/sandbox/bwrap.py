@@ -5,6 +5,9 @@ fresh `/proc`, a minimal `/dev`, read-only system directories, a private size-ca
 bound job directory (`/workspace`) as the only writable host path. As root it then drops to its job's
 own unprivileged uid (`setpriv`: no capabilities, `no_new_privs`), so RLIMIT_NPROC — which the kernel
 ignores for root — caps its processes; `prlimit` sets the rlimits before exec.
+
+Host paths bound into the sandbox carry random names, never the host's pid: whether their owner is
+alive is told by an flock it holds (`hold_lock`, `lock_is_free`), which also survives pid reuse.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent_gym.errors import SandboxError
 from agent_gym.sandbox.proc import kill_uid
 
 WORKDIR = "/workspace"
@@ -108,6 +112,40 @@ def sandbox_env(home: str) -> dict[str, str]:
     }
 
 
+def hold_lock(path: Path) -> int:
+    """Create `path` and hold an exclusive flock on it while the returned fd stays open (or the process lives)."""
+    handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def lock_is_free(path: Path) -> bool:
+    """Whether `path` exists and nobody holds its flock (its owner closed it or died)."""
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(handle)
+
+
+def interpreter_path(python: str) -> str:
+    """`python` as an absolute path that also runs inside the sandbox, where the host's working directory and
+    symlinked directories do not exist: looked up on PATH when a bare name, its directory resolved (no
+    `..`, no links), its file name kept (a venv's `bin/python` is a link that must stay one to be the venv)."""
+    found = python if os.sep in python else shutil.which(python)
+    if not found or not os.access(found, os.X_OK) or os.path.isdir(found):
+        raise SandboxError(f"No Python interpreter at {python!r}: pass Sandbox(python=...) the path of an "
+                           "executable interpreter (default: the running one, sys.executable).")
+    directory, name = os.path.split(os.path.join(os.getcwd(), found))
+    return os.path.join(os.path.realpath(directory), name)
+
+
 def python_roots(executable: str) -> list[str]:
     """Directories an interpreter needs: its venv and its base installation (resolved paths)."""
     probe = subprocess.run(
@@ -132,7 +170,10 @@ def shared_etc(root: Path) -> Path:
 
 
 def _copy_etc(root: Path) -> Path:
-    target = root / f"etc-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    name = f"etc-{uuid.uuid4().hex[:16]}"
+    lock = root / f"{name}.lock"
+    _ETC_LOCKS.append(hold_lock(lock))  # before the copy exists: a sweeper only ever sees it owned
+    target = root / name
     target.mkdir(mode=0o755)
     for name in _ETC_FILES:
         source = Path("/etc", name)
@@ -142,11 +183,17 @@ def _copy_etc(root: Path) -> Path:
             shutil.copy2(source, target / name, follow_symlinks=False)
     for name in ("passwd", "group", "hostname"):
         (target / name).touch(mode=0o644)
-    atexit.register(shutil.rmtree, target, True)
+    atexit.register(_remove_etc, target, lock)
     return target
 
 
+def _remove_etc(target: Path, lock: Path) -> None:
+    shutil.rmtree(target, ignore_errors=True)
+    lock.unlink(missing_ok=True)
+
+
 _SHARED_ETC: dict[str, Path] = {}
+_ETC_LOCKS: list[int] = []  # held for the life of the process
 _SHARED_ETC_LOCK = threading.Lock()
 
 

@@ -10,7 +10,7 @@ from agent_gym.sandbox.bwrap import Rlimits
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Resource limits of every sandboxed run (per process tree, per call)."""
+    """Resource limits of every sandboxed run (per process tree, per call; `disk_mb` and `max_files` per job)."""
 
     timeout: float = 10.0
     """Wall-clock seconds per call; then the whole process tree is killed."""
@@ -31,13 +31,17 @@ class SandboxLimits:
     tmp_mb: int = 64
     """Size of the private /tmp (a tmpfs) in MiB."""
     disk_mb: int = 256
-    """Job directory size checked after each call; above it the directory is emptied."""
+    """Job directory size in MiB: the allocated blocks of every file and directory in it. Checked during
+    and after each call; above it the call is stopped and the directory emptied."""
+    max_files: int = 10_000
+    """Files, directories and links the job directory may hold (and files the private /tmp may hold);
+    checked like `disk_mb`, with the same consequence. It also bounds what each check costs."""
     session_cpu_seconds: int = 300
     """Total CPU seconds of one persistent Python session (each call also gets `cpu_seconds`)."""
 
     def __post_init__(self) -> None:
         for name in ("timeout", "cpu_seconds", "memory_mb", "file_size_mb", "open_files", "max_processes",
-                     "max_output_bytes", "output_kill_bytes", "tmp_mb", "disk_mb", "session_cpu_seconds"):
+                     "max_output_bytes", "output_kill_bytes", "tmp_mb", "disk_mb", "max_files", "session_cpu_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"SandboxLimits.{name} must be positive, got {getattr(self, name)!r}.")
         if self.memory_mb < 64:

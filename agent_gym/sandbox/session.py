@@ -1,102 +1,57 @@
 """A persistent Python session inside the sandbox: state kept between calls, like a notebook kernel.
 
 One interpreter runs confined for the whole episode (`Sandbox.python_session()`). Each call sends
-code; the session runs it in one global namespace, shows the value of a last bare expression (as
-Jupyter does), and answers with the captured stdout and stderr — including what subprocesses print.
-A call past its wall-clock timeout, or one that kills the interpreter (`os._exit`, a CPU or memory
-limit), ends the session: the result says so and the next call starts a fresh interpreter.
+code; the session runs it in one global namespace (its `__main__`), shows the value of a last bare
+expression (as Jupyter does), and answers with the captured stdout and stderr — including what
+subprocesses print. A call past its wall-clock timeout, one that kills the interpreter (`os._exit`,
+a CPU or memory limit), or one that goes over the job directory's limits ends the session: the result
+says so and the next call starts a fresh interpreter.
+
+**A call's processes end with the call.** After each call the server stops every other process of
+the sandbox (a fork bomb, a forgotten `Popen`, a daemon that left with `setsid`, a forked copy of the
+interpreter), reaps them, and the result says how many it stopped; their `Popen` objects then report
+exit status 0. The host checks through the namespace's own /proc that nothing else is left, before
+each call and after it: if processes appear when no call runs (a thread or a `multiprocessing` pool
+starting them), the session is replaced and the next result says so.
+
+**The protocol is framed and checked** (`agent_gym.sandbox.protocol`, `agent_gym.sandbox.server`): a
+reply must be exactly the frame for the request's random nonce; anything else stops the session with a
+plain note, and `run` never raises because of what the code wrote. The weak fallback (no bubblewrap)
+keeps the framing but stops no processes: without a pid namespace they cannot be told apart.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import selectors
+import secrets
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_gym.errors import SandboxError
+from agent_gym.sandbox.disk import DiskWatch, tmp_breach
 from agent_gym.sandbox.limits import SandboxResult
 from agent_gym.sandbox.proc import (
     CappedBuffer,
+    InfoPipe,
     describe_exit,
     kill_group,
-    read_info,
+    namespace_leftovers,
     wait_namespace_gone,
 )
+from agent_gym.sandbox.protocol import READY_NONCE, Reply, read_reply, send, stray_bytes
+from agent_gym.sandbox.server import LOST_PIPES
 
 if TYPE_CHECKING:
     from agent_gym.sandbox.box import Sandbox
 
-# Runs inside the sandbox with `python -I -u -c`. Protocol: one JSON request per line on the
-# original stdin, one JSON reply per line on the original stdout; the code's own fds 1 and 2 go
-# to an unlinked file in the private /tmp, read back after each call.
-SERVER = r'''
-import ast, json, linecache, os, resource, sys, traceback
-proto_in = os.fdopen(os.dup(0), "rb")
-proto_out = os.fdopen(os.dup(1), "wb")
-null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)
-capture = os.open("/tmp/.agent_gym_out", os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
-os.unlink("/tmp/.agent_gym_out")
-os.dup2(capture, 1); os.dup2(capture, 2)
-os.set_inheritable(proto_in.fileno(), False); os.set_inheritable(proto_out.fileno(), False)
-sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
-sys.stderr = open(2, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
-sys.stdin = open(0, "r", closefd=False)
-namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-_, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+SERVER = Path(__file__).with_name("server.py").read_text(encoding="utf-8")
+"""The server's source, run inside the sandbox with `python -I -u -c` (see `agent_gym.sandbox.server`)."""
 
-def used_cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-def run_cell(code, name):
-    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
-    try:
-        tree = ast.parse(code, name, "exec")
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        exec(compile(tree, name, "exec"), namespace)
-        if last is not None:
-            value = eval(compile(ast.Expression(last.value), name, "eval"), namespace)
-            if value is not None:
-                print(repr(value))
-        return "ok"
-    except SystemExit as exc:
-        print(f"SystemExit: {exc.code}", file=sys.stderr)
-        return "error"
-    except BaseException as exc:
-        frames = traceback.extract_tb(exc.__traceback__)
-        while frames and not frames[0].filename.startswith("<cell-"):
-            frames.pop(0)
-        text = "".join(["Traceback (most recent call last):\n"] * bool(frames) + traceback.format_list(frames)
-                       + traceback.format_exception_only(type(exc), exc))
-        sys.stderr.write(text)
-        return "error"
-
-proto_out.write(b'{"ready": true}\n'); proto_out.flush()
-for number, line in enumerate(proto_in, start=1):
-    request = json.loads(line)
-    os.ftruncate(capture, 0)
-    soft = used_cpu() + request["cpu"]
-    if cpu_hard != resource.RLIM_INFINITY:
-        soft = min(soft, cpu_hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (int(soft) + 1, cpu_hard))
-    status = run_cell(request["code"], f"<cell-{number}>")
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    size = os.fstat(capture).st_size
-    limit, tail_n = request["limit"], request["limit"] // 4
-    head = os.pread(capture, limit - tail_n if size > limit else size, 0)
-    tail = os.pread(capture, tail_n, size - tail_n) if size > limit else b""
-    reply = {"status": status, "size": size,
-             "head": head.decode("utf-8", "replace"), "tail": tail.decode("utf-8", "replace")}
-    proto_out.write(json.dumps(reply).encode() + b"\n"); proto_out.flush()
-'''
+STOPPED = "the Python session was stopped; the next call starts a fresh one without earlier variables"
 
 
 class PythonSession:
@@ -107,11 +62,12 @@ class PythonSession:
         self.startup_timeout = startup_timeout
         self._proc: subprocess.Popen | None = None
         self._init_pid: int | None = None
-        self._buffer = b""
+        self._server_pid: int | None = None  # the server's pid in its namespace
         self._lock = threading.Lock()
         self.restarts = 0
-        """How many times the interpreter was replaced after dying or timing out."""
+        """How many times the interpreter was replaced after dying, timing out or being stopped."""
         self._lost_state = False
+        self._lost_why = ""
 
     @property
     def alive(self) -> bool:
@@ -122,35 +78,27 @@ class PythonSession:
         """Run `code` in the session; variables, imports and functions persist to the next call."""
         with self._lock:
             self.sandbox.check_open()
-            notes: tuple[str, ...] = ()
-            if not self.alive:
-                if self._proc is not None or self._lost_state:
-                    notes = ("a new Python session was started: variables from earlier calls are gone",)
-                    self.restarts += 1
-                    self._lost_state = False
-                self._start()
+            self._check_between_calls()
             limits = self.sandbox.limits
             timeout = timeout or limits.timeout
-            request = {"code": code, "cpu": limits.cpu_seconds, "limit": limits.max_output_bytes}
+            nonce = secrets.token_hex(16)
+            request = json.dumps({"code": code, "cpu": limits.cpu_seconds, "limit": limits.max_output_bytes,
+                                  "nonce": nonce}).encode() + b"\n"
+            watch = self.sandbox.disk_watch(self._tmp_path)
+            notes: list[str] = []
             t0 = time.monotonic()
-            try:
-                self._proc.stdin.write(json.dumps(request).encode() + b"\n")  # type: ignore[union-attr]
-                self._proc.stdin.flush()  # type: ignore[union-attr]
-                line = self._read_line(t0 + timeout)
-            except (BrokenPipeError, OSError):
-                line = None
+            for _ in range(2):  # a request the session could not even receive goes to a fresh one, once
+                self._ensure_started(notes)
+                reply = self._exchange(request, nonce, t0 + timeout, watch)
+                if reply.kind != "unsent":
+                    break
+                self._lose("")
             seconds = time.monotonic() - t0
-            if line is None:
-                return self._died(timed_out=time.monotonic() - t0 >= timeout, timeout=timeout, seconds=seconds,
-                                  notes=notes)
-            reply = json.loads(line)
-            output = CappedBuffer(limits.max_output_bytes)
-            output.head, output.total = bytearray(reply["head"].encode()), reply["size"]
-            output.tail = bytearray(reply["tail"].encode())
-            text = output.text() if reply["size"] > limits.max_output_bytes else reply["head"]
-            return SandboxResult(stdout=text, stderr="", exit_code=0 if reply["status"] == "ok" else 1,
-                                 truncated=reply["size"] > limits.max_output_bytes, seconds=seconds,
-                                 notes=notes + self.sandbox.check_disk())
+            if reply.kind == "frame":
+                return self._answer(reply.body or {}, seconds, notes)
+            if reply.kind in ("forged", "watch"):
+                return self._stopped(reply, watch, seconds, notes)
+            return self._died(timed_out=reply.kind == "timeout", timeout=timeout, seconds=seconds, notes=notes)
 
     async def run_async(self, code: str, *, timeout: float | None = None) -> SandboxResult:
         """`run` without blocking the event loop."""
@@ -168,59 +116,124 @@ class PythonSession:
                 if stream is not None:
                     stream.close()
             self._proc = None
-        self._buffer = b""
+        self._init_pid = self._server_pid = None
 
     # ---- internals ---------------------------------------------------------------------------------
+
+    def _ensure_started(self, notes: list[str]) -> None:
+        if self.alive:
+            return
+        if self._proc is not None or self._lost_state:
+            why = f" ({self._lost_why})" if self._lost_why else ""
+            notes.append(f"a new Python session was started{why}: variables from earlier calls are gone")
+            self.restarts += 1
+            self._lost_state, self._lost_why = False, ""
+        self._start()
 
     def _start(self) -> None:
         self.close()
         limits = self.sandbox.limits
         rlimits = limits.rlimits(cpu_seconds=limits.session_cpu_seconds, processes=self.sandbox.process_cap())
-        info_read, info_write = os.pipe() if self.sandbox.mode == "bwrap" else (None, None)
-        argv = self.sandbox.argv([self.sandbox.python, "-I", "-u", "-c", SERVER], rlimits, info_fd=info_write)
+        info = InfoPipe() if self.sandbox.mode == "bwrap" else None
+        cleanup = ["cleanup"] if info is not None else []  # no pid namespace: other processes are not ours to stop
         try:
+            argv = self.sandbox.argv([self.sandbox.python, "-I", "-u", "-c", SERVER, *cleanup], rlimits,
+                                     info_fd=None if info is None else info.write_fd)
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                close_fds=True, pass_fds=() if info_write is None else (info_write,), **self.sandbox.popen_kwargs())
-        finally:
-            if info_write is not None:
-                os.close(info_write)
-        self._init_pid = read_info(info_read) if info_read is not None else None
-        line = self._read_line(time.monotonic() + self.startup_timeout)
-        if line is None or not json.loads(line).get("ready"):
+                close_fds=True, pass_fds=() if info is None else (info.write_fd,), **self.sandbox.popen_kwargs())
+        except BaseException:
+            if info is not None:
+                info.discard()
+            raise
+        if info is not None:
+            os.close(info.write_fd)  # bwrap holds its own copy now
+            self._init_pid = info.close()
+        reply = read_reply(self._proc.stdout.fileno(), READY_NONCE, time.monotonic() + self.startup_timeout,  # type: ignore[union-attr]
+                           max_body=4096)
+        ready = reply.body if reply.kind == "frame" and reply.body and reply.body.get("ready") else None
+        if ready is None or type(ready.get("pid")) is not int:
             self._proc.poll()
             detail = self._proc.stderr.read1(4000).decode("utf-8", "replace") if self._proc.poll() is not None else ""  # type: ignore[union-attr]
             self.close()
             raise SandboxError(f"The sandboxed Python session did not start: {detail.strip() or 'no reply'}")
+        self._server_pid = ready["pid"]
 
-    def _read_line(self, deadline: float) -> bytes | None:
-        """The next protocol line, or None at EOF or the deadline."""
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    return None
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    return None
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
+    def _exchange(self, request: bytes, nonce: str, deadline: float, watch: DiskWatch) -> Reply:
+        assert self._proc is not None and self._proc.stdin is not None and self._proc.stdout is not None
+        failed = send(self._proc.stdin.fileno(), request, deadline)
+        if failed is not None:  # 'eof': nobody reads, so not even the request's last byte was taken
+            return Reply("unsent" if failed == "eof" else failed)
+        max_body = 8 * self.sandbox.limits.max_output_bytes + 4096  # JSON escapes at most ~6 bytes per byte
+        return read_reply(self._proc.stdout.fileno(), nonce, deadline, max_body, watch)
 
-    def _died(self, *, timed_out: bool, timeout: float, seconds: float, notes: tuple[str, ...]) -> SandboxResult:
+    def _answer(self, body: dict, seconds: float, notes: list[str]) -> SandboxResult:
+        limits = self.sandbox.limits
+        size = body["size"]
+        output = CappedBuffer(limits.max_output_bytes)
+        output.head, output.tail, output.total = bytearray(body["head"].encode()), bytearray(body["tail"].encode()), size
+        text = output.text() if size > limits.max_output_bytes else body["head"]
+        if body["stopped"]:
+            notes.append(f"stopped {body['stopped']} process(es) the call left running: a call's processes end with it")
+        if self._leftovers():
+            self._lose("processes kept running after a call")
+            notes.append(f"processes the call started kept running after it (a thread or a pool starting them?); {STOPPED}")
+        elif (found := tmp_breach(self._tmp_path(), limits.max_files, limits.tmp_mb << 20)) is not None:
+            self._lose(found)
+            notes.append(f"{found}; {STOPPED}")
+        return SandboxResult(stdout=text, stderr="", exit_code=0 if body["status"] == "ok" else 1,
+                             truncated=size > limits.max_output_bytes, seconds=seconds,
+                             notes=(*notes, *self.sandbox.check_disk()))
+
+    def _stopped(self, reply: Reply, watch: DiskWatch, seconds: float, notes: list[str]) -> SandboxResult:
+        """The call was stopped: a forged reply, or the watch found the job directory over its limits."""
+        self._lose("the previous one was stopped")
+        notes += self.sandbox.after_watch(watch) if reply.kind == "watch" else ()
+        killed = f"killed: {reply.detail}" if reply.kind == "watch" else f"stopped: {reply.detail} (the code wrote to the session's own pipe)"
+        return SandboxResult(stdout="", stderr="", exit_code=137, killed=killed, seconds=seconds,
+                             notes=(*notes, STOPPED, *self.sandbox.check_disk()))
+
+    def _died(self, *, timed_out: bool, timeout: float, seconds: float, notes: list[str]) -> SandboxResult:
         assert self._proc is not None
         if timed_out:
             killed = f"killed: wall-clock timeout of {timeout:g} s"
         else:
-            code = self._proc.wait(5) if self._proc.poll() is None else self._proc.returncode
-            killed = describe_exit(code) or f"the Python session exited with code {code}"
+            try:
+                code = self._proc.wait(5) if self._proc.poll() is None else self._proc.returncode
+            except subprocess.TimeoutExpired:  # it closed its pipes but lives on
+                code = None
+            killed = (describe_exit(code) or f"the Python session exited with code {code}" if code is not None
+                      else "the Python session closed its pipes and stopped answering")
+            if code == LOST_PIPES:
+                killed = "the Python session's server failed: the code closed or replaced its pipes (or memory ran out)"
             if killed == "killed by SIGXCPU":
                 killed += f" (CPU time limit of {self.sandbox.limits.cpu_seconds} s per call)"
-        self.close()
-        self._lost_state = True
-        note = "the Python session was stopped; the next call starts a fresh one without earlier variables"
+        self._lose("")
         return SandboxResult(stdout="", stderr="", exit_code=137, timed_out=timed_out, killed=killed,
-                             seconds=seconds, notes=(*notes, note))
+                             seconds=seconds, notes=(*notes, STOPPED))
+
+    def _check_between_calls(self) -> None:
+        """Before a call: replace a session that wrote unasked or still runs other processes."""
+        if not self.alive:
+            return
+        assert self._proc is not None and self._proc.stdout is not None
+        stray = stray_bytes(self._proc.stdout.fileno())
+        if stray:
+            self._lose("the previous one wrote to its reply channel between calls")
+        elif stray is None:
+            self._lose("")
+        elif self._leftovers():
+            self._lose("processes started by an earlier call were still running")
+
+    def _lose(self, why: str) -> None:
+        self.close()
+        self._lost_state, self._lost_why = True, why
+
+    def _leftovers(self) -> int:
+        """Live processes of the session's namespace other than its init and the server (0 without one)."""
+        if self._init_pid is None or self._server_pid is None:
+            return 0
+        return namespace_leftovers(self._init_pid, {self._server_pid}) or 0
+
+    def _tmp_path(self) -> str | None:
+        return None if self._init_pid is None else f"/proc/{self._init_pid}/root/tmp"
