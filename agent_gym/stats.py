@@ -22,12 +22,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from statistics import NormalDist
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
-from agent_gym.store import TrajectoryStore
 from agent_gym.types import Trajectory
+
+if TYPE_CHECKING:  # the store's summary uses this module: a store is told by its `latest()`
+    from agent_gym.store import TrajectoryStore
 
 Episode = Trajectory | Mapping[str, Any]
 """One episode: a `Trajectory` or its summary row (a mapping with `env`, `task_id`, `success`, `reward` …)."""
@@ -254,7 +256,7 @@ class _Ep(NamedTuple):
 
 
 def _episodes(trajectories: Iterable[Episode] | TrajectoryStore) -> list[_Ep]:
-    if isinstance(trajectories, TrajectoryStore):
+    if callable(getattr(trajectories, "latest", None)):  # a TrajectoryStore
         trajectories = trajectories.latest()
     if isinstance(trajectories, Trajectory | Mapping | str):
         raise TypeError("agent_gym.stats takes a list of trajectories (e.g. TrajectoryStore(path).latest()), "

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from agent_gym.errors import StoreError
 from agent_gym.frames import run_frame, summarized_json, summary_from_dict
+from agent_gym.stats import wilson_interval
 from agent_gym.types import SCHEMA_VERSION, Trajectory
 
 if TYPE_CHECKING:
@@ -288,17 +289,22 @@ def summarize(trajectories: Sequence[Trajectory]) -> dict[str, float]:
 
     The one rule for success: `success_rate` is solved episodes over *all* episodes. An episode
     without a verdict (`success is None`: it failed, or its environment cannot tell) counts as not
-    solved; `judged` says how many episodes had a verdict.
+    solved; `judged` says how many episodes had a verdict. `success_low`/`success_high` bound the success rate
+    (95% Wilson interval); `agent_gym.stats.run_stats` has the rest (reward interval, pass@k, pass^k).
     """
     count = len(trajectories)
 
     def mean(values: list[float]) -> float:
         return round(sum(values) / len(values), 6) if values else 0.0
 
+    solved = sum(bool(t.success) and t.error is None for t in trajectories)
+    interval = wilson_interval(solved, count)
     return {
         "episodes": count,
         "judged": sum(t.success is not None for t in trajectories),
         "success_rate": mean([float(bool(t.success)) for t in trajectories]),
+        "success_low": round(interval.low, 6),
+        "success_high": round(interval.high, 6),
         "mean_reward": mean([t.reward for t in trajectories]),
         "mean_turns": mean([float(t.num_turns) for t in trajectories]),
         "total_tokens": sum(t.usage.total_tokens for t in trajectories),

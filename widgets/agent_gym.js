@@ -41,6 +41,7 @@ const fmt = (x, digits = 3) => {
 };
 const fmtSeconds = (s) => (s === null || s === undefined ? "–" : s < 0.001 ? "<1 ms" : s < 1 ? `${Math.round(s * 1000)} ms` : `${fmt(s, 2)} s`);
 const json = (x) => JSON.stringify(x, null, 2);
+const fmtEstimate = (e) => (e ? `${fmt(e.value)} [${fmt(e.low)}, ${fmt(e.high)}]` : "–");
 const isEmpty = (obj) => !obj || Object.keys(obj).length === 0;
 
 function badge(text, kind, title) {
@@ -372,9 +373,23 @@ function mountTable(model, root) {
   const select = (name, label, values) => h("select", { class: `ag-select ag-select-${name}`, title: label, onchange: (e) => setQuery({ [name]: e.target.value }, true) },
     h("option", { value: "" }, `all ${label}`), values.map((v) => h("option", { value: v }, v)));
   const toolbar = h("div", { class: "ag-toolbar" });
+  const statsLine = h("div", { class: "ag-run-stats", "data-role": "run-stats" });
   const body = h("div", { class: "ag-table-body" });
   const pager = h("div", { class: "ag-pager" });
-  add(el, toolbar, body, pager);
+  add(el, toolbar, statsLine, body, pager);
+
+  function drawStats() {  // per run, over the rows the filters match: counts, rates with 95% intervals
+    const runs = model.get("stats") || [];
+    fill(statsLine, runs.map((s) => {
+      const passes = Object.values(s.pass_at || {}).filter((p) => p.k > 1).map((p) => `pass@${p.k} ${fmt(p.value)}`);
+      return h("div", { class: "ag-run-stats-line" },
+        runs.length > 1 || s.run ? h("b", {}, `${s.run} `) : null,
+        `${fmt(s.episodes)} episodes · ${fmt(s.tasks)} tasks · `,
+        h("span", { class: s.errors ? "ag-bad" : "" }, `${fmt(s.errors)} errors`),
+        ` · success ${fmtEstimate(s.success)} · reward ${fmtEstimate(s.reward)}`,
+        passes.length ? ` · ${passes.join(" · ")}` : "");
+    }));
+  }
 
   function drawToolbar() {
     const q = model.get("query") || {};
@@ -429,14 +444,15 @@ function mountTable(model, root) {
       h("span", {}, ` page ${page + 1} / ${pages} `),
       h("button", { class: "ag-btn", disabled: page >= pages - 1, onclick: () => setQuery({ page: page + 1 }, true) }, "▶"));
   }
-  const redraw = () => { drawToolbar(); syncToolbar(); drawRows(); };
+  const redraw = () => { drawToolbar(); syncToolbar(); drawStats(); drawRows(); };
   redraw();
+  model.on("change:stats", drawStats);
   const events = ["change:rows", "change:total", "change:selected", "change:query_error", "change:count"];
   const toolbarEvents = ["change:choices", "change:live"];
   events.forEach((e) => model.on(e, drawRows));
   toolbarEvents.forEach((e) => model.on(e, redraw));
   model.on("change:query", syncToolbar);
-  return () => { events.forEach((e) => model.off(e, drawRows)); toolbarEvents.forEach((e) => model.off(e, redraw)); model.off("change:query", syncToolbar); };
+  return () => { events.forEach((e) => model.off(e, drawRows)); toolbarEvents.forEach((e) => model.off(e, redraw)); model.off("change:query", syncToolbar); model.off("change:stats", drawStats); };
 }
 
 // ---------------------------------------------------------------- compare
@@ -453,6 +469,26 @@ function renderWordDiff(ops) {
     op === "=" ? text : h(op === "-" ? "del" : "ins", {}, text)));
 }
 
+const signed = (e) => (e && e.value !== null ? `${e.value > 0 ? "+" : ""}${fmt(e.value)} [${fmt(e.low)}, ${fmt(e.high)}]` : "–");
+
+function renderPairedStats(s, labels) {
+  if (isEmpty(s)) return null;
+  const only = [s.only_in_a.length ? `${s.only_in_a.length} only in ${labels[0]}` : null,
+    s.only_in_b.length ? `${s.only_in_b.length} only in ${labels[1]}` : null].filter((x) => x);
+  return h("div", { class: "ag-paired", "data-role": "paired-stats" },
+    h("div", { class: "ag-header" }, h("span", { class: "ag-title" }, `${labels[0]} → ${labels[1]}`),
+      badge(`▲ ${s.gained.length} gained`, s.gained.length ? "good" : "plain", s.gained.join(", ")),
+      badge(`▼ ${s.lost.length} lost`, s.lost.length ? "bad" : "plain", s.lost.join(", ")),
+      badge(`${s.same} same`, "plain"), badge(`${s.tasks} paired tasks`, "plain"),
+      badge(`sign test p = ${fmt(s.p_value)}`, s.p_value < 0.05 ? "warn" : "plain",
+        "exact two-sided sign test of gained against lost tasks (McNemar with one sample per task)"),
+      only.length ? badge(only.join(", "), "warn", [...s.only_in_a, ...s.only_in_b].join(", ")) : null),
+    h("div", { class: "ag-dim" },
+      `success ${fmtEstimate(s.success_a)} → ${fmtEstimate(s.success_b)} · difference ${signed(s.success_difference)}`,
+      ` · reward ${fmtEstimate(s.reward_a)} → ${fmtEstimate(s.reward_b)} · difference ${signed(s.reward_difference)}`),
+    details("the comparison as text", h("pre", { class: "ag-pre" }, s.text || "")));
+}
+
 function mountCompare(model, root) {
   const el = h("div", { class: "ag-compare", tabindex: 0 });
   add(root, el);
@@ -461,9 +497,11 @@ function mountCompare(model, root) {
     const p = model.get("pair") || {};
     const options = model.get("choices") || [];
     el.replaceChildren();
+    add(el, renderPairedStats(model.get("stats"), p.labels || ["A", "B"]));
     if (options.length > 1) {
+      const mark = { gained: "▲ ", lost: "▼ " };
       const sel = h("select", { class: "ag-select ag-pair-select", onchange: (e) => { model.set("choice", e.target.value); model.save_changes(); } },
-        options.map((o) => h("option", { value: o.key }, `${o.key}  (${fmt(o.reward[0])} vs ${fmt(o.reward[1])})`)));
+        options.map((o) => h("option", { value: o.key }, `${mark[o.flip] || ""}${o.key}  (${fmt(o.reward[0])} vs ${fmt(o.reward[1])})`)));
       sel.value = model.get("choice");
       add(el, h("div", { class: "ag-toolbar" }, "task ", sel, h("span", { class: "ag-dim" }, ` ${options.length} pairs`)));
     }
@@ -492,7 +530,8 @@ function mountCompare(model, root) {
   draw();
   model.on("change:pair", draw);
   model.on("change:choices", draw);
-  return () => { model.off("change:pair", draw); model.off("change:choices", draw); };
+  model.on("change:stats", draw);
+  return () => { model.off("change:pair", draw); model.off("change:choices", draw); model.off("change:stats", draw); };
 }
 
 // ---------------------------------------------------------------- groups

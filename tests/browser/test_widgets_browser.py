@@ -7,6 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
+from agent_gym.stats import paired_comparison, run_stats
 from agent_gym.testing.samples import HOSTILE, edge_cases, sample_store
 from agent_gym.widgets import (
     CompareView,
@@ -35,6 +36,10 @@ def test_static_report_works_offline_and_shows_the_same_content(page, tmp_path, 
     page.wait_for_selector("body[data-rendered=true]")
     table = page.locator(".ag-table-widget").first
     assert table.locator(".ag-count").inner_text() == f"{len(store.latest())} of {len(store.latest())} trajectories"
+    stats = run_stats(store.latest())
+    line = table.locator("[data-role=run-stats]").inner_text()
+    assert f"{stats.episodes} episodes · {stats.tasks} tasks · {stats.errors} errors" in line
+    assert f"success {stats.success.value:.3f}".rstrip("0") in line and "[" in line
     assert page.locator(".js-plotly-plot").count() >= 6  # plotly.js is inlined
     # the same filter as the kernel's: words, case-insensitive
     table.locator(".ag-search").fill("TOY-large")
@@ -64,7 +69,13 @@ def test_static_report_works_offline_and_shows_the_same_content(page, tmp_path, 
     choice = next(c["key"] for c in CompareView.runs(sample_store("before_training"), sample_store("after_training")).choices
                   if c["reward"][0] != c["reward"][1])
     compare.locator(".ag-pair-select").select_option(choice)
-    assert f"Compare · {choice.split('#')[0]}" in compare.locator(".ag-header").inner_text()
+    assert f"Compare · {choice.split('#')[0]}" in compare.locator(":scope > .ag-header").inner_text()
+    paired = paired_comparison(sample_store("before_training").latest(), sample_store("after_training").latest())
+    header = compare.locator("[data-role=paired-stats]").inner_text()
+    assert f"▲ {len(paired.gained)} gained" in header and f"▼ {len(paired.lost)} lost" in header
+    assert f"{paired.tasks} paired tasks" in header and "sign test p = " in header and "difference" in header
+    flips = [o.inner_text() for o in compare.locator(".ag-pair-select option").all()]
+    assert [f[0] for f in flips[: len(paired.gained) + len(paired.lost)]] == ["▲"] * len(paired.gained) + ["▼"] * len(paired.lost)
     assert compare.locator(".ag-compare-diff").count() >= 1 and "final answers differ" in compare.inner_text()
     compare.scroll_into_view_if_needed()
     page.screenshot(path=artifacts / "static_compare.png")
@@ -124,7 +135,7 @@ def test_notebook_02_in_voila(page, lab_server, artifacts):
     standalone.locator(".ag-next").click()
     page.wait_for_function(f"document.querySelectorAll('.ag-root > .ag-viewer .ag-turn-count')[0].innerText !== {before!r}")
     compare = page.locator(".ag-compare")
-    assert "differ" in compare.locator(".ag-header").inner_text()
+    assert "differ" in compare.locator(":scope > .ag-header").inner_text()
     assert page.locator(".js-plotly-plot").count() >= 6
     assert page.evaluate("window.__agPwned") is None
     # a 1 MB tool output is truncated; "Show all" asks the kernel for the full text

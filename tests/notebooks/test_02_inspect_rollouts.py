@@ -33,6 +33,11 @@ def test_notebook_02_runs_fresh_and_records_widgets_and_figures(tmp_path):
     live = [state[m]["state"] for m in views if state.get(m, {}).get("state", {}).get("kind") == "browser"][1]
     assert live["count"] == 3 and not live["live"]
 
+    compare = next(state[m]["state"] for m in views if state.get(m, {}).get("state", {}).get("kind") == "compare")
+    assert compare["stats"]["tasks"] > 0 and "p_value" in compare["stats"]  # the paired statistics head the view
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "checkpoint-0 -> checkpoint-200:" in text and "gained" in text and "success  " in text
+
     html = "".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))
     assert html.count("Plotly.newPlot(") >= 6 and "<script src=" not in html  # plotly.js is inlined
     for title in ("Reward distribution", "Success rate by env", "Turns vs reward", "Errors by kind"):

@@ -152,3 +152,34 @@ def test_static_export_is_self_contained_and_escaped(tmp_path, store):
     assert report_main([str(store.path), "-o", str(tmp_path / "cli.html"), "--no-plots"]) == 0
     state = text.split('id="ag-state-1">')[1].split("</script>")[0]
     assert len(json.loads(state)["_trajectories"]) == len(store.latest())
+
+
+def test_compare_view_of_two_runs_heads_with_the_paired_statistics_and_lists_flips_first():
+    from agent_gym.stats import paired_comparison
+
+    before, after = sample_store("before_training").latest(), sample_store("after_training").latest()
+    c = CompareView.runs(before, after, labels=("before", "after"))
+    expected = paired_comparison(before, after)
+    assert c.stats["gained"] == list(expected.gained) and c.stats["lost"] == list(expected.lost)
+    assert c.stats["p_value"] == expected.p_value and "gained" in c.stats["text"]
+    flips = [ch["flip"] for ch in c.choices]
+    n = len(expected.gained) + len(expected.lost)
+    assert n > 0 and flips[:n] == ["gained"] * len(expected.gained) + ["lost"] * len(expected.lost)
+    assert None not in flips[:n] and set(flips[n:]) <= {None}
+    assert c.choice == c.choices[0]["key"]  # it opens on a flipped task
+    json.dumps(c.static_state())
+
+
+def test_run_table_header_statistics_follow_the_filters(store):
+    from agent_gym.stats import run_stats
+
+    table = RunTable(store)
+    [everything] = table.stats
+    assert everything["episodes"] == len(store.latest()) == run_stats(store.latest()).episodes
+    assert everything["success"]["value"] == pytest.approx(run_stats(store.latest()).success.value)
+    table.query = {**table.query, "status": "error"}
+    [errors] = table.stats
+    assert errors["episodes"] == errors["errors"] == sum(t.error is not None for t in store.latest())
+    before = table.stats
+    table.query = {**table.query, "page": 1, "sort_by": "reward"}
+    assert table.stats is before  # paging and sorting do not recompute

@@ -17,19 +17,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agent_gym.stats import run_stats
 from agent_gym.store import summarize
 from agent_gym.widgets.export.page import Section, write_page
 from agent_gym.widgets.models.table import Sources, named_sources, read_source
 
 
 def _summary_html(runs: dict[str, list[Any]]) -> str:
-    cols = ("episodes", "success_rate", "mean_reward", "mean_turns", "total_tokens", "errors", "mean_seconds")
-    head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in ("run", *cols))
+    """One row per run: counts as integers, rates and means with their 95% intervals (`agent_gym.stats`)."""
+    head = "".join(f"<th>{c}</th>" for c in ("run", "episodes", "tasks", "errors", "success [95% CI]",
+                                              "mean reward [95% CI]", "pass@k", "mean turns", "tokens"))
     rows = []
     for name, trajectories in runs.items():
-        s = summarize(trajectories)
-        cells = "".join(f'<td class="ag-num">{s[c]:.3g}</td>' for c in cols)
-        rows.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+        stats, s = run_stats(trajectories), summarize(trajectories)
+        passes = " · ".join(f"{p.name} {p.value:.3f}" for p in stats.pass_at.values()) or "–"
+        cells = [str(stats.episodes), str(stats.tasks), str(stats.errors), str(stats.success), str(stats.reward),
+                 passes, f"{s['mean_turns']:.2f}", f"{s['total_tokens']:,}"]
+        row = "".join(f'<td class="ag-num">{html.escape(c)}</td>' for c in cells)
+        rows.append(f"<tr><td>{html.escape(name)}</td>{row}</tr>")
     return f'<table class="ag-grid ag-summary-table"><tr>{head}</tr>{"".join(rows)}</table>'
 
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agent_gym.stats import paired_comparison
 from agent_gym.types import Message, Trajectory
 from agent_gym.widgets.models.trajectory import trajectory_view
 
@@ -107,8 +108,22 @@ def pairs(a: Sequence[Trajectory], b: Sequence[Trajectory]) -> list[tuple[Trajec
 
 
 def pair_choice(a: Trajectory, b: Trajectory) -> dict[str, Any]:
-    """A line of the compare view's pair selector."""
+    """A line of the compare view's pair selector; `flip` is `gained` (B solved what A did not), `lost` or None."""
+    solved = bool(a.success) and a.error is None, bool(b.success) and b.error is None
+    flip = "gained" if solved == (False, True) else "lost" if solved == (True, False) else None
     return {
         "key": f"{a.task_id}#{a.sample_index}", "task_id": a.task_id, "sample_index": a.sample_index,
-        "reward": [a.reward, b.reward], "success": [a.success, b.success],
+        "reward": [a.reward, b.reward], "success": [a.success, b.success], "flip": flip,
     }
+
+
+def flipped_first(found: Sequence[tuple[Trajectory, Trajectory]]) -> list[tuple[Trajectory, Trajectory]]:
+    """Pairs whose outcome flipped first (gained, then lost), then the rest, each in the order given."""
+    rank = {"gained": 0, "lost": 1, None: 2}
+    return sorted(found, key=lambda pair: rank[pair_choice(*pair)["flip"]])
+
+
+def paired_summary(a: Sequence[Trajectory], b: Sequence[Trajectory], labels: Sequence[str]) -> dict[str, Any]:
+    """The paired statistics of two runs (`stats.paired_comparison`) as the compare view's header shows them."""
+    comparison = paired_comparison(a, b, label_a=labels[0], label_b=labels[1])
+    return comparison.to_dict() | {"text": comparison.report()}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent_gym.frames import run_frame, summary_row
+from agent_gym.stats import run_stats
 from agent_gym.store import TrajectoryStore
 from agent_gym.types import Trajectory
 
@@ -113,6 +114,27 @@ class Query:
 
 def apply_query(df: pd.DataFrame, query: Query) -> tuple[pd.DataFrame, int, str | None]:
     """The rows matching `query`, sorted: (this page, number of matching rows, error of a bad query)."""
+    matched, error = matching_rows(df, query)
+    if query.sort_by and query.sort_by in matched.columns:
+        matched = matched.sort_values(query.sort_by, ascending=not query.descending, kind="stable", na_position="last")
+    pages = max(1, math.ceil(len(matched) / query.page_size))
+    page = min(max(query.page, 0), pages - 1)
+    start = page * query.page_size
+    return matched.iloc[start:start + query.page_size], len(matched), error
+
+
+def header_stats(matched: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per run, the statistics of the rows a query matched (`stats.run_stats`): episodes, errors, success
+    and mean reward with 95% intervals, pass@k; what the run table's header shows."""
+    if matched.empty:
+        return []
+    groups = matched.groupby("run", sort=False) if "run" in matched.columns else [("", matched)]
+    return [{"run": run, **run_stats(rows.to_dict("records"), max_k=3, resamples=500).to_dict()}
+            for run, rows in groups]
+
+
+def matching_rows(df: pd.DataFrame, query: Query) -> tuple[pd.DataFrame, str | None]:
+    """The rows matching `query`'s filters and text, in file order, and the error of a bad query."""
     error = None
     mask = _mask(df, query)
     if query.text.strip().startswith("="):
@@ -122,12 +144,7 @@ def apply_query(df: pd.DataFrame, query: Query) -> tuple[pd.DataFrame, int, str 
             matched, error = df[mask], f"{type(exc).__name__}: {exc}"
     else:
         matched = df[mask & _text_mask(df, query.text)]
-    if query.sort_by and query.sort_by in matched.columns:
-        matched = matched.sort_values(query.sort_by, ascending=not query.descending, kind="stable", na_position="last")
-    pages = max(1, math.ceil(len(matched) / query.page_size))
-    page = min(max(query.page, 0), pages - 1)
-    start = page * query.page_size
-    return matched.iloc[start:start + query.page_size], len(matched), error
+    return matched, error
 
 
 def _mask(df: pd.DataFrame, query: Query) -> pd.Series:

@@ -8,7 +8,13 @@ from typing import Any
 import traitlets
 
 from agent_gym.types import Trajectory
-from agent_gym.widgets.models.compare import pair_choice, pair_view, pairs
+from agent_gym.widgets.models.compare import (
+    flipped_first,
+    pair_choice,
+    pair_view,
+    paired_summary,
+    pairs,
+)
 from agent_gym.widgets.models.table import Source, named_sources, read_source
 from agent_gym.widgets.ui.base import AgentGymWidget
 
@@ -20,7 +26,9 @@ class CompareView(AgentGymWidget):
     """Two trajectories of one task, turn by turn: what each did, and where they differ.
 
     `CompareView(a, b)` compares two records; `CompareView.runs(before, after)` pairs two runs by
-    (task, sample) and offers every pair in a drop-down (`choice`).
+    (task, sample), heads the view with the paired statistics (gained / lost / same tasks, the exact sign
+    test, the success and reward differences with intervals, tasks only one run played) and offers every
+    pair in a drop-down (`choice`), the tasks whose outcome flipped first.
     """
 
     pair = traitlets.Dict().tag(sync=True)
@@ -29,6 +37,8 @@ class CompareView(AgentGymWidget):
     """Pairs to choose from (for two runs)."""
     choice = traitlets.Unicode("").tag(sync=True)
     """Key (`task#sample`) of the shown pair."""
+    stats = traitlets.Dict().tag(sync=True)
+    """For two runs: the paired statistics (`stats.paired_comparison(...).to_dict()` and its `text`)."""
 
     def __init__(self, a: Trajectory | None = None, b: Trajectory | None = None, *,
                  labels: Sequence[str] = ("A", "B"), candidates: Sequence[tuple[Trajectory, Trajectory]] = ()) -> None:
@@ -48,13 +58,16 @@ class CompareView(AgentGymWidget):
              only_different: bool = False) -> CompareView:
         """Pair the trajectories of two runs by (task, sample index); start on `task_id` if given."""
         names = labels or (next(iter(named_sources(a))), next(iter(named_sources(b))))
-        found = pairs(read_source(a), read_source(b))
+        run_a, run_b = read_source(a), read_source(b)
+        found = flipped_first(pairs(run_a, run_b))
         if only_different:
             found = [(x, y) for x, y in found if x.reward != y.reward or x.final_answer != y.final_answer]
         if not found:
             raise ValueError("the two runs have no (task, sample) in common")
         start = next((p for p in found if p[0].task_id == task_id), found[0]) if task_id else found[0]
-        return cls(*start, labels=names, candidates=found)
+        view = cls(*start, labels=names, candidates=found)
+        view.stats = paired_summary(run_a, run_b, names)
+        return view
 
     @traitlets.observe("choice")
     def _on_choice(self, change: Any) -> None:

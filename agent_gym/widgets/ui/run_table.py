@@ -14,6 +14,8 @@ from agent_gym.widgets.models.table import (
     as_store,
     choices,
     frame,
+    header_stats,
+    matching_rows,
     named_sources,
     page_rows,
     source_rows,
@@ -55,6 +57,8 @@ class RunTable(AgentGymWidget):
     """Key (`run/id`) of the selected row."""
     live = traitlets.Bool(False).tag(sync=True)
     """Following stores that are being written."""
+    stats = traitlets.List().tag(sync=True)
+    """Per run, the statistics of the rows the filters match (`table.header_stats`): the header's numbers."""
 
     _kind = "table"
 
@@ -78,6 +82,7 @@ class RunTable(AgentGymWidget):
         self._where: dict[str, tuple[str, str]] = {}  # key -> (run, trajectory id)
         self._records: dict[str, Trajectory] = {}  # records parsed so far, by key
         self.df: pd.DataFrame = frame({})
+        self._stats_for: tuple[Any, ...] = ()
         self.query = {"page_size": page_size}
         self.reload()
         if live:
@@ -111,10 +116,15 @@ class RunTable(AgentGymWidget):
             self._recompute()
 
     def _recompute(self) -> None:
-        page, total, error = apply_query(self.df, Query.from_dict(self.query))
+        query = Query.from_dict(self.query)
+        page, total, error = apply_query(self.df, query)
         self.rows = page_rows(page)
         self.total = total
         self.query_error = error or ""
+        filters = (id(self.df), query.text, query.env, query.model, query.run, query.status)
+        if filters != self._stats_for:  # paging and sorting leave the statistics as they are
+            self._stats_for = filters
+            self.stats = header_stats(matching_rows(self.df, query)[0])
 
     @traitlets.observe("query")
     def _on_query(self, _change: Any) -> None:
