@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebook", help="The notebook (.ipynb) to run.")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="Set a parameter of the notebook's parameters cell (repeatable).")
-    run.add_argument("--out", default="runs", help="Folder of the run folders. Default runs/.")
+    run.add_argument("--out", default=None, help="Folder of the run folders. Default: runs/ of the repository "
+                                                 "holding the notebook.")
     run.set_defaults(handler=cmd_run)
 
     serve = sub.add_parser("serve", help="Serve the embedded local model on loopback until Ctrl-C.")

@@ -12,9 +12,14 @@ writes ``runs/00_quickstart/<UTC timestamp>/`` with
 - whatever the notebook writes to ``output_dir``: when the parameters cell declares
   ``output_dir``, it is set to this folder (unless given explicitly).
 
+Without ``--out`` the run folders go under ``runs/`` of the repository holding the notebook.
+Notebooks opened in JupyterLab find their own default folder with ``notebook_output_dir``.
+Each executed code cell prints one line to stderr (``cell 3/12  <first line>  0.4s``).
+
 The kernel is the interpreter running this module (``sys.executable``), so running from
-``.venv/bin/python`` executes the cells in that same venv whatever kernelspecs are installed.
-Pass ``kernel_name`` to use a named Jupyter kernel instead.
+``.venv/bin/python`` executes the cells in that same venv whatever kernelspecs are installed;
+it talks over Unix sockets in a private folder, not over TCP on loopback. Pass ``kernel_name``
+to use a named Jupyter kernel instead.
 
 It is one module because the child process runs it by path (`python -m`) and every piece (parameters,
 versions, execution, HTML export, run record) writes into the one run folder it creates.
@@ -25,17 +30,28 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
 import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["NotebookRunError", "run_notebook", "parse_value", "main"]
+__all__ = [
+    "NotebookRunError",
+    "run_notebook",
+    "notebook_output_dir",
+    "repository_root",
+    "parse_value",
+    "main",
+]
 
 PARAMETERS_TAG = "parameters"
 OUTPUT_DIR_PARAMETER = "output_dir"
@@ -82,27 +98,32 @@ class NotebookRunError(RuntimeError):
 def run_notebook(
     path: str | os.PathLike[str],
     parameters: dict[str, Any] | None = None,
-    out_root: str | os.PathLike[str] = "runs",
+    out_root: str | os.PathLike[str] | None = None,
     kernel_name: str | None = None,
     *,
-    progress_bar: bool = False,
+    progress: bool | TextIO = True,
 ) -> Path:
     """Execute the notebook at ``path`` with papermill and return its run directory.
 
     ``parameters`` are injected after the cell tagged ``parameters``; each name must be
     declared there. Cells run with the notebook's own folder as the working directory, as in
-    JupyterLab. Raises ``NotebookRunError`` (after writing the partial notebook and HTML) when
-    a cell fails, and ``ValueError`` for a bad notebook or parameter before anything runs.
+    JupyterLab. ``out_root`` defaults to ``runs/`` of the repository holding the notebook
+    (``runs/`` here outside one). ``progress`` writes a line per executed cell to stderr (or
+    to the stream given); False is silent. Raises ``NotebookRunError`` (after writing the
+    partial notebook and HTML) when a cell fails, and ``ValueError`` for a bad notebook or
+    parameter before anything runs.
     """
     import nbformat
-    import papermill
 
     nb_path = Path(path).resolve()
     if not nb_path.is_file():
         raise FileNotFoundError(f"no notebook at {nb_path}")
     params = dict(parameters or {})
-    declared = _declared_parameters(nbformat.read(nb_path, as_version=4), nb_path, params)
+    with _quiet_parameter_inference():
+        declared = _declared_parameters(nbformat.read(nb_path, as_version=4), nb_path, params)
 
+    if out_root is None:
+        out_root = (repository_root(nb_path.parent) or Path.cwd()) / "runs"
     run_dir = _new_run_dir(Path(out_root), nb_path.stem)
     if OUTPUT_DIR_PARAMETER in declared and OUTPUT_DIR_PARAMETER not in params:
         params[OUTPUT_DIR_PARAMETER] = str(run_dir)
@@ -110,29 +131,9 @@ def run_notebook(
     _write_json(run_dir / "versions.json", _versions(nb_path.parent))
 
     out_nb = run_dir / nb_path.name
-    # The default kernel is this interpreter, whatever the notebook's metadata names.
-    kernel = (
-        {"kernel_name": kernel_name}
-        if kernel_name
-        else {
-            "kernel_name": "python3",
-            "language": "python",
-            "kernel_manager_class": _current_interpreter_km(),
-        }
-    )
+    cells = _CellProgress(sys.stderr if progress is True else progress) if progress else None
     started, t0 = _utc_now(), time.monotonic()
-    error: BaseException | None = None
-    try:
-        papermill.execute_notebook(
-            str(nb_path),
-            str(out_nb),
-            parameters=params,
-            cwd=str(nb_path.parent),
-            progress_bar=progress_bar,
-            **kernel,
-        )
-    except BaseException as e:  # recorded in run.json, then raised again below
-        error = e
+    error = _execute(nb_path, out_nb, params, kernel_name, cells)
     if out_nb.exists():
         try:
             _write_html(out_nb, out_nb.with_suffix(".html"))
@@ -160,6 +161,47 @@ def run_notebook(
             run_dir,
         ) from error
     return run_dir
+
+
+def _execute(
+    nb_path: Path,
+    out_nb: Path,
+    params: dict[str, Any],
+    kernel_name: str | None,
+    cells: _CellProgress | None,
+) -> BaseException | None:
+    """Run the notebook into ``out_nb`` with papermill; return what it raised, if anything."""
+    import papermill
+
+    # The kernel's Unix sockets live in a private folder for the length of the run.
+    with tempfile.TemporaryDirectory(prefix="agent-gym-kernel-", ignore_cleanup_errors=True) as tmp:
+        # The default kernel is this interpreter, whatever the notebook's metadata names.
+        kernel = (
+            {"kernel_name": kernel_name}
+            if kernel_name
+            else {
+                "kernel_name": "python3",
+                "language": "python",
+                "kernel_manager_class": _current_interpreter_km(Path(tmp)),
+            }
+        )
+        try:
+            with _quiet_parameter_inference():
+                papermill.execute_notebook(
+                    str(nb_path),
+                    str(out_nb),
+                    parameters=params,
+                    cwd=str(nb_path.parent),
+                    progress_bar=False,  # tqdm is one long line in a pipe; cells prints lines
+                    **kernel,
+                    **(cells.hooks() if cells else {}),
+                )
+        except BaseException as e:  # recorded in run.json, then raised again by run_notebook
+            return e
+        finally:
+            if cells is not None:
+                cells.finish()
+    return None
 
 
 def _declared_parameters(nb: Any, nb_path: Path, params: dict[str, Any]) -> set[str]:
@@ -208,8 +250,139 @@ def _assigned_names(source: str, nb_path: Path) -> set[str]:
     return names
 
 
-def _current_interpreter_km() -> type:
-    """A kernel manager whose kernel is ``sys.executable`` running ipykernel."""
+def repository_root(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the working directory) that holds
+    ``pyproject.toml`` and ``notebooks/``, i.e. the checkout a notebook belongs to; else None."""
+    here = Path.cwd() if start is None else Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return None
+
+
+def notebook_output_dir(name: str, output_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder a notebook writes to, created; call it from the notebook's setup cell.
+
+    ``output_dir`` wins when set (``run_notebook`` sets it to the run folder, papermill's
+    ``-p output_dir`` too). Otherwise ``runs/<name>/`` of the repository, wherever the kernel
+    started: JupyterLab starts it in the notebook's folder, papermill in the caller's; from a
+    folder outside the repository, the checkout this package is imported from counts; outside
+    any checkout, ``runs/<name>/`` under the working directory.
+    """
+    if output_dir:
+        folder = Path(output_dir)
+    else:
+        root = repository_root() or repository_root(Path(__file__).parent)
+        folder = (root or Path.cwd()) / "runs" / name
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class _CellProgress:
+    """One line per executed code cell: ``cell 3/12  <its first line>  0.4s`` (nbclient hooks).
+
+    On a terminal the line is started when the cell starts, so a long cell shows what it is;
+    elsewhere (pipes, CI logs show only finished lines) each line is written whole at its end.
+    The count matches the ``In [n]`` prompts of the executed notebook.
+    """
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.live = stream.isatty()
+        self.t0 = time.monotonic()
+        self.total = self.done = 0
+        self.head: str | None = None  # the line of the cell now running
+        self.cell_t0 = 0.0
+
+    def hooks(self) -> dict[str, Callable[..., None]]:
+        """Keyword arguments for papermill, which hands them to nbclient's client."""
+        return {
+            "on_notebook_start": self.notebook_start,
+            "on_cell_execute": self.cell_start,
+            "on_cell_executed": self.cell_end,
+        }
+
+    def notebook_start(self, notebook: Any) -> None:
+        self.total = sum(c.cell_type == "code" and bool(c.source.strip()) for c in notebook.cells)
+        self._write(f"kernel ready in {time.monotonic() - self.t0:.1f}s; {self.total} code cells\n")
+
+    def cell_start(self, cell: Any, cell_index: int) -> None:
+        self.done += 1
+        self.head, self.cell_t0 = (
+            f"cell {self.done}/{self.total}  {_cell_label(cell)}  ",
+            time.monotonic(),
+        )
+        if self.live:
+            self._write(self.head)
+
+    def cell_end(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        ok = execute_reply.get("content", {}).get("status") == "ok"
+        self._end("" if ok else "failed after ")
+
+    def finish(self) -> None:
+        """Close the line of a cell that never replied (timeout, dead kernel, Ctrl-C); sum up."""
+        if self.head is not None:
+            self._end("stopped after ")
+        self._write(
+            f"ran {self.done}/{self.total} code cells in {time.monotonic() - self.t0:.1f}s\n"
+        )
+
+    def _end(self, how: str) -> None:
+        tail = f"{how}{time.monotonic() - self.cell_t0:.1f}s\n"
+        self._write(tail if self.live else f"{self.head}{tail}")
+        self.head = None
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def _cell_label(cell: Any, width: int = 60) -> str:
+    """The first non-blank line of a cell, shortened; the parameters cells by their tags."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    if "injected-parameters" in tags:  # papermill's cell with the values given
+        return "(injected parameters)"
+    if PARAMETERS_TAG in tags:
+        return "(parameters)"
+    line = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+class _InferenceWarnings(logging.Filter):
+    """papermill's guesses at the parameters cell, dropped while ``run_notebook`` runs.
+
+    papermill reads the cell line by line and gives up ("Unable to parse line") on any line
+    with a second ``=``, e.g. in a trailing comment; it uses the guess only to warn "Passed
+    unknown parameter". ``_declared_parameters`` checks the names first, with ``ast``, which
+    reads comments right, so both warnings are noise here.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not message.startswith(("Unable to parse line", "Passed unknown parameter"))
+
+
+@contextmanager
+def _quiet_parameter_inference() -> Iterator[None]:
+    quiet = _InferenceWarnings()
+    loggers = [logging.getLogger("papermill"), logging.getLogger("papermill.translators")]
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
+
+
+def _current_interpreter_km(socket_dir: Path) -> type:
+    """A kernel manager whose kernel is ``sys.executable`` running ipykernel.
+
+    On POSIX it uses the IPC transport with its sockets under ``socket_dir`` (absolute, so the
+    kernel in the notebook's folder and this process find the same files): no TCP port, nothing
+    readable by other users, and no ipykernel warning about plain-text TCP.
+    """
     from ipykernel.kernelspec import RESOURCES, make_ipkernel_cmd
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpec
@@ -228,6 +401,11 @@ def _current_interpreter_km() -> type:
     )
 
     class CurrentInterpreterKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any):
+            if os.name == "posix":
+                kwargs = {"transport": "ipc", "ip": str(socket_dir / "kernel"), **kwargs}
+            super().__init__(**kwargs)
+
         @property
         def kernel_spec(self) -> KernelSpec:
             return spec
@@ -362,7 +540,10 @@ def main(argv: list[str] | None = None) -> int:
         "values are read like papermill's -p: 200 is an int, 1e-5 a float, True a bool",
     )
     parser.add_argument(
-        "--out", default="runs", help="root folder for run directories (default: runs)"
+        "--out",
+        default=None,
+        help="root folder for run directories (default: runs/ of the repository holding the "
+        "notebook, else runs/ here)",
     )
     parser.add_argument(
         "--kernel",
@@ -378,7 +559,6 @@ def main(argv: list[str] | None = None) -> int:
             params,
             out_root=args.out,
             kernel_name=args.kernel,
-            progress_bar=sys.stderr.isatty(),
         )
     except NotebookRunError as e:
         print(f"error: {e}", file=sys.stderr)

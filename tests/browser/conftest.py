@@ -127,6 +127,7 @@ def lab_server(tmp_path_factory):
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):  # a copy, as a user's checkout would have
         shutil.copy(notebook, notebooks)
     (root / "benchmarks").symlink_to(ROOT / "benchmarks")  # 07 finds `benchmarks/` beside its folder
+    (root / "pyproject.toml").write_text("")  # a repository root: the notebooks write to <lab>/runs/, not the checkout's
     write_lab_notebook(notebooks / "lab_widgets.ipynb", root / "live.jsonl")
     settings = root / "settings"  # every cell stays in the DOM (no windowing); no news pop-up
     for name, value in {"notebook-extension/tracker": {"windowingMode": "none"},
