@@ -54,9 +54,43 @@ function successBadge(success) {
   return badge("no verdict", "plain");
 }
 
-function rewardBadge(reward, label = "reward") {
-  const kind = reward > 0 ? "good" : reward < 0 ? "bad" : "plain";
-  return badge(`${label} ${fmt(reward)}`, kind);
+// Green and red say whether the episode succeeded (✓ / ✗), never the sign of the reward: a failed
+// episode can earn shaping reward, a solved one can end below zero. No verdict: neutral.
+const outcomeKind = (success) => (success === true ? "good" : success === false ? "bad" : "plain");
+
+function rewardBadge(reward, label = "reward", success = null) {
+  return badge(`${label} ${fmt(reward)}`, outcomeKind(success));
+}
+
+const MISSING_MODEL = "(none)";  // as agent_gym.widgets.plots labels it and the table's model filter names it
+
+const PASS_WORDS = /^(pass|passed|correct|yes|match|matches|accept|accepted|success)\b/i;
+const FAIL_WORDS = /^(fail|failed|failure|incorrect|no|wrong|mismatch|reject|rejected)\b/i;
+
+// A judge's verdict for colouring its box: "pass", "fail" or "none", and where it came from. The
+// judge's own record comes first (`info.judge` or the info itself: a boolean pass/passed/correct/
+// success, a verdict word, or a score in [0, 1], a pass from 0.5); then a `judge` reward component;
+// then `success`, the episode's verdict (given for the last step and the whole trajectory only).
+function judgeVerdict(info, components, success) {
+  const j = info && typeof info.judge === "object" && info.judge !== null ? info.judge : info || {};
+  for (const key of ["pass", "passed", "correct", "success", "match"]) {
+    if (typeof j[key] === "boolean") return { verdict: j[key] ? "pass" : "fail", why: `the judge's ${key}: ${j[key]}` };
+  }
+  if (typeof j.verdict === "string" && (PASS_WORDS.test(j.verdict.trim()) || FAIL_WORDS.test(j.verdict.trim()))) {
+    return { verdict: PASS_WORDS.test(j.verdict.trim()) ? "pass" : "fail", why: `the judge's verdict: ${j.verdict}` };
+  }
+  if (j.ok === false) return { verdict: "none", why: "the judge failed; its score is a placeholder" };
+  if (typeof j.score === "number") return { verdict: j.score >= 0.5 ? "pass" : "fail", why: `the judge's score ${fmt(j.score)} (pass from 0.5)` };
+  const component = (components || {}).judge;
+  if (typeof component === "number") return { verdict: component >= 0.5 ? "pass" : "fail", why: `the judge component ${fmt(component)} (pass from 0.5)` };
+  if (success === true || success === false) return { verdict: success ? "pass" : "fail", why: `the episode's success: ${success ? "✓" : "✗"}` };
+  return { verdict: "none", why: "no verdict recorded" };
+}
+
+function judgeBox(text, verdict) {
+  const mark = verdict.verdict === "pass" ? "✓ pass · " : verdict.verdict === "fail" ? "✗ fail · " : "";
+  return h("div", { class: `ag-judge ag-judge-${verdict.verdict}`, "data-verdict": verdict.verdict, title: `coloured by ${verdict.why}` },
+    h("b", {}, "Judge: "), mark ? h("span", { class: "ag-judge-verdict" }, mark) : null, text);
 }
 
 const FLAG_TEXT = {
@@ -143,7 +177,11 @@ function renderTurn(view, turn, ctx, opts = {}) {
   for (const i of turn.observations) msgs.push(renderMessage(view.messages[i], view, ctx));
   if (turn.partial && view.error) msgs.push(renderErrorBox(view.error, true));
   const extras = [];
-  if (turn.judge) extras.push(h("div", { class: "ag-judge" }, h("b", {}, "Judge: "), turn.judge));
+  if (turn.judge) {
+    const last = view.turns.filter((t) => !t.partial).pop();
+    const final = last && last.index === turn.index;  // the episode's success is the last step's verdict
+    extras.push(judgeBox(turn.judge, judgeVerdict(turn.info, turn.components, final ? view.success : null)));
+  }
   if (!isEmpty(turn.info)) extras.push(details("step info", h("pre", { class: "ag-pre" }, json(turn.info))));
   const error = flags.some((f) => f !== "unfinished");
   return h("div", { class: `ag-turn${error ? " ag-turn-error" : ""}${opts.current ? " ag-turn-current" : ""}`, "data-turn": turn.index },
@@ -262,7 +300,7 @@ function mountViewer(model, root, options = {}) {
       h("div", { class: "ag-score-head" }, h("span", { class: "ag-big" }, fmt(v.reward)), " final reward ", successBadge(v.success),
         v.terminated ? badge("terminated", "plain") : null, v.truncated ? badge("truncated", "warn") : null),
       comps.length ? keyValueTable(comps.map(([k, x]) => [k, x])) : h("div", { class: "ag-dim" }, "no reward components"),
-      v.judge ? h("div", { class: "ag-judge" }, h("b", {}, "Judge: "), v.judge) : null,
+      v.judge ? judgeBox(v.judge, judgeVerdict(v.metadata, v.reward_components, v.success)) : null,
       h("h4", {}, "Reward per turn"),
       h("table", { class: "ag-grid" },
         h("tr", {}, h("th", {}, "turn"), h("th", {}, "reward"), h("th", {}, "cumulative"), h("th", {}, "components"), h("th", {}, "flags")),
@@ -288,7 +326,7 @@ function mountViewer(model, root, options = {}) {
       keyValueTable([["name", env.name || v.env], ["class", env.class || "–"], ["version", env.version || "–"],
         ["config", env.config || {}], ["reward", env.reward || []]]),
       h("h4", {}, "Policy"),
-      keyValueTable([["class", pol.class || v.policy], ["model", v.model || "–"], ["sampling", v.sampling],
+      keyValueTable([["class", pol.class || v.policy], ["model", v.model || MISSING_MODEL], ["sampling", v.sampling],
         ["tokens", v.tokens_recorded ? "recorded (token-exact)" : "not recorded (text-only policy)"]]),
       v.task && Object.keys(v.task.metadata || {}).length ? h("div", {}, h("h4", {}, "Task metadata"), keyValueTable(Object.entries(v.task.metadata))) : null,
     ];
@@ -298,7 +336,7 @@ function mountViewer(model, root, options = {}) {
     const iso = v.started_at ? new Date(v.started_at * 1000).toISOString() : "–";
     return keyValueTable([
       ["id", v.id], ["job key", v.job_key || "–"], ["task", v.task_id], ["environment", v.env], ["policy", v.policy],
-      ["model", v.model || "–"], ["sample", v.sample_index], ["started", iso], ["wall time", fmtSeconds(v.seconds)],
+      ["model", v.model || MISSING_MODEL], ["sample", v.sample_index], ["started", iso], ["wall time", fmtSeconds(v.seconds)],
       ["tokens", `${fmt(v.usage.prompt_tokens)} prompt + ${fmt(v.usage.completion_tokens)} completion (${fmt(v.usage.calls)} calls)`],
       ["metrics", v.metrics], ["sampling", v.sampling], ["metadata", v.metadata],
       (v.warnings || []).length ? ["repairs", v.warnings.join("; ")] : null,
@@ -317,7 +355,7 @@ function mountViewer(model, root, options = {}) {
     add(el, 
       h("div", { class: "ag-header" },
         h("span", { class: "ag-title" }, v.task_id), h("span", { class: "ag-dim" }, ` ${v.env} · ${v.model || v.policy} · sample ${v.sample_index}`),
-        rewardBadge(v.reward), successBadge(v.success), v.error ? badge(`⚠ ${v.error.kind}`, "bad") : null,
+        rewardBadge(v.reward, "reward", v.success), successBadge(v.success), v.error ? badge(`⚠ ${v.error.kind}`, "bad") : null,
         h("span", { class: "ag-dim ag-small" }, ` ${fmt(v.usage.total_tokens)} tokens · ${fmtSeconds(v.seconds)} · ${v.id}`)),
       h("div", { class: "ag-tabs" }, tabs.map(([k, label]) =>
         h("button", { class: `ag-tab${state.tab === k ? " ag-tab-active" : ""}${k === "error" ? " ag-tab-error" : ""}`, "data-tab": k, onclick: () => { state.tab = k; draw(); } }, label))),
@@ -426,8 +464,9 @@ function mountTable(model, root) {
       onclick: () => { model.set("selected", r.key); model.save_changes(); },
     }, TABLE_COLUMNS.map(([key]) => {
       const v = r[key];
-      if (key === "reward") return h("td", { class: "ag-num" }, h("span", { class: `ag-reward ${v > 0 ? "ag-pos" : v < 0 ? "ag-neg" : ""}` }, fmt(v)));
-      if (key === "success") return h("td", {}, v === true ? "✓" : v === false ? "✗" : "–");
+      if (key === "reward") return h("td", { class: "ag-num" }, h("span", { class: `ag-reward ${r.success === true ? "ag-pos" : r.success === false ? "ag-neg" : ""}` }, fmt(v)));
+      if (key === "success") return h("td", { class: v === true ? "ag-pos" : v === false ? "ag-neg" : "ag-dim" }, v === true ? "✓" : v === false ? "✗" : "–");
+      if (key === "model") return h("td", {}, v === null || v === undefined || v === "" ? MISSING_MODEL : v);
       if (key === "seconds") return h("td", { class: "ag-num" }, fmtSeconds(v));
       if (key === "error") return h("td", { class: v ? "ag-bad" : "" }, v || "");
       if (key === "final_answer") return h("td", { class: "ag-answer", title: v || "" }, (v || "").slice(0, 60));
@@ -509,7 +548,7 @@ function mountCompare(model, root) {
     const o = p.outcome;
     const side = (v, i) => h("div", { class: "ag-compare-side" },
       h("div", { class: "ag-title" }, p.labels[i]), h("div", { class: "ag-dim" }, `${v.model || v.policy} · ${v.id}`),
-      rewardBadge(v.reward), successBadge(v.success), badge(`${v.turns.filter((t) => !t.partial).length} turns`, "plain"),
+      rewardBadge(v.reward, "reward", v.success), successBadge(v.success), badge(`${v.turns.filter((t) => !t.partial).length} turns`, "plain"),
       badge(`${fmt(v.usage.total_tokens)} tokens`, "plain"), v.error ? badge(`⚠ ${v.error.kind}`, "bad") : null);
     add(el, 
       h("div", { class: "ag-header" }, h("span", { class: "ag-title" }, `Compare · ${p.task_id}`),
@@ -560,7 +599,7 @@ function mountGroups(model, root) {
     const groups = (model.get("groups") || []).filter((g) => state.filter === "all" || g.flags.includes(state.filter));
     const current = model.get("selected_group");
     fill(list, ...groups.map((g) => h("div", { class: `ag-group-item${g.key === current ? " ag-row-selected" : ""}`, "data-key": g.key, onclick: () => choose(g.key) },
-      h("div", {}, h("b", {}, g.task_id), h("span", { class: "ag-dim" }, ` ${g.env} · ${g.model || ""} · n=${g.n}`)),
+      h("div", {}, h("b", {}, g.task_id), h("span", { class: "ag-dim" }, ` ${g.env} · ${g.model || MISSING_MODEL} · n=${g.n}`)),
       h("div", { class: "ag-small" }, `mean ${fmt(g.mean)} ± ${fmt(g.std)} `, flagBadges(g.flags)))));
     if (!groups.length) add(list, h("div", { class: "ag-empty" }, "No group matches."));
   }
@@ -579,7 +618,7 @@ function mountGroups(model, root) {
           style: s.advantage >= 0 ? `left:50%;width:${width}%` : `left:${50 - width}%;width:${width}%` }));
         return h("div", { class: `ag-card${s.flags.length ? " ag-card-flagged" : ""}${s.id === selected ? " ag-row-selected" : ""}`, "data-id": s.id,
           onclick: () => { model.set("selected", s.id); model.save_changes(); } },
-          h("div", {}, h("b", {}, `sample ${s.sample_index}`), " ", rewardBadge(s.reward), s.error ? badge(`⚠ ${s.error}`, "bad") : null),
+          h("div", {}, h("b", {}, `sample ${s.sample_index}`), " ", rewardBadge(s.reward, "reward", s.success), s.error ? badge(`⚠ ${s.error}`, "bad") : null),
           h("div", { class: "ag-small" }, `advantage ${fmt(s.advantage, 2)} · ${s.turns} turns · length ${fmt(s.length)}`), bar,
           h("div", {}, flagBadges(s.flags)), h("pre", { class: "ag-text ag-card-answer" }, s.answer || "(empty answer)"));
       })));
