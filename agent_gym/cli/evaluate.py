@@ -15,7 +15,7 @@ from agent_gym.errors import ConfigError, PolicyError
 from agent_gym.policies.base import Policy
 from agent_gym.policies.openai import OpenAIPolicy
 from agent_gym.runner.batch import RunResult, run_rollouts
-from agent_gym.stats import run_stats
+from agent_gym.stats import RunStats, run_stats
 from agent_gym.store import summarize
 from agent_gym.tasks import load_tasks
 
@@ -117,7 +117,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _threshold_failures(stats: Any, max_error_rate: float, min_success: float | None) -> list[str]:
+def _threshold_failures(stats: RunStats, max_error_rate: float, min_success: float | None) -> list[str]:
     failures = []
     if stats.episodes and stats.errors / stats.episodes > max_error_rate:
         failures.append(f"{stats.errors} of {stats.episodes} episodes failed with an error (error rate "
@@ -128,7 +128,7 @@ def _threshold_failures(stats: Any, max_error_rate: float, min_success: float | 
     return failures
 
 
-def _summary_text(summary: dict[str, Any], result: RunResult, stats: Any) -> str:
+def _summary_text(summary: dict[str, Any], result: RunResult, stats: RunStats) -> str:
     store = summary["store"]
     lines = [f"{summary['env']} · policy {summary['policy']} · model {summary['model'] or '(none)'}",
              f"store    {store}",

@@ -115,12 +115,17 @@ class Query:
 def apply_query(df: pd.DataFrame, query: Query) -> tuple[pd.DataFrame, int, str | None]:
     """The rows matching `query`, sorted: (this page, number of matching rows, error of a bad query)."""
     matched, error = matching_rows(df, query)
+    return page_of(matched, query), len(matched), error
+
+
+def page_of(matched: pd.DataFrame, query: Query) -> pd.DataFrame:
+    """The page `query` asks for of already matched rows, sorted as it asks."""
     if query.sort_by and query.sort_by in matched.columns:
         matched = matched.sort_values(query.sort_by, ascending=not query.descending, kind="stable", na_position="last")
     pages = max(1, math.ceil(len(matched) / query.page_size))
     page = min(max(query.page, 0), pages - 1)
     start = page * query.page_size
-    return matched.iloc[start:start + query.page_size], len(matched), error
+    return matched.iloc[start:start + query.page_size]
 
 
 def header_stats(matched: pd.DataFrame) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from agent_gym.widgets.models.table import (
     header_stats,
     matching_rows,
     named_sources,
+    page_of,
     page_rows,
     source_rows,
 )
@@ -117,14 +118,14 @@ class RunTable(AgentGymWidget):
 
     def _recompute(self) -> None:
         query = Query.from_dict(self.query)
-        page, total, error = apply_query(self.df, query)
-        self.rows = page_rows(page)
-        self.total = total
+        matched, error = matching_rows(self.df, query)  # filtered once: for the page and the header
+        self.rows = page_rows(page_of(matched, query))
+        self.total = len(matched)
         self.query_error = error or ""
         filters = (id(self.df), query.text, query.env, query.model, query.run, query.status)
         if filters != self._stats_for:  # paging and sorting leave the statistics as they are
             self._stats_for = filters
-            self.stats = header_stats(matching_rows(self.df, query)[0])
+            self.stats = header_stats(matched)
 
     @traitlets.observe("query")
     def _on_query(self, _change: Any) -> None:
