@@ -7,6 +7,9 @@ from pathlib import Path
 
 ESM_NAME = "agent_gym.js"
 CSS_NAME = "agent_gym.css"
+# Script files of plain function declarations (no imports or exports), prepended to the module so its
+# views can call them: each view that grows large keeps its own file.
+ESM_PARTS: tuple[str, ...] = ("token_lens.js",)
 
 
 @cache
@@ -31,7 +34,10 @@ def css_path() -> Path:
 
 
 def esm_text() -> str:
-    return esm_path().read_text(encoding="utf-8")
+    """The widgets' ES module: the parts in `ESM_PARTS` that exist, then `agent_gym.js`."""
+    parts = [assets_dir() / name for name in ESM_PARTS]
+    texts = [p.read_text(encoding="utf-8") for p in parts if p.is_file()]
+    return "\n".join([*texts, esm_path().read_text(encoding="utf-8")])
 
 
 def css_text() -> str:
