@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 SUMMARY_COLUMNS = (
     "id", "env", "task_id", "sample_index", "policy", "model", "reward", "success", "turns", "tool_calls",
-    "prompt_tokens", "completion_tokens", "total_tokens", "seconds", "error", "error_message",
+    "prompt_tokens", "completion_tokens", "total_tokens", "seconds", "queue_seconds", "error", "error_message",
     "terminated", "truncated", "started_at", "final_answer",
 )
 """Columns of a summary row (reward components follow as `reward/<name>`)."""
@@ -104,7 +104,8 @@ def summary_from_dict(d: Mapping[str, Any]) -> dict[str, Any]:
         "policy": d["policy"], "model": d.get("model"), "reward": d.get("reward", 0.0), "success": d.get("success"),
         "turns": len(d.get("steps") or ()), "tool_calls": int((d.get("metrics") or {}).get("tool_calls", 0)),
         "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-        "seconds": d.get("seconds", 0.0), "error": error["kind"] if error else None,
+        "seconds": d.get("seconds", 0.0), "queue_seconds": float((d.get("metrics") or {}).get("queue_seconds", 0.0)),
+        "error": error["kind"] if error else None,
         "error_message": error["message"] if error else None, "terminated": d.get("terminated", False),
         "truncated": d.get("truncated", False), "started_at": d.get("started_at", 0.0),
         "final_answer": final_answer[:FINAL_ANSWER_CHARS], "job_key": d.get("job_key", ""),

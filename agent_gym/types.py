@@ -194,7 +194,10 @@ class Step(Record):
     usage: Usage = Usage()
     """Tokens the policy used for this turn."""
     policy_seconds: float = 0.0
-    """Wall time the policy took."""
+    """Wall time the policy took, less `queue_seconds`."""
+    queue_seconds: float = 0.0
+    """Wall time the policy's call waited for its model to be free (a local server answering one request at a
+    time); 0 when the policy cannot tell."""
     env_seconds: float = 0.0
     """Wall time the environment's step took."""
 

@@ -33,15 +33,18 @@ function add(el, ...children) {
   return el;
 }
 
+// Numbers for people (as agent_gym.widgets.export.fallback.fmt): separators, no exponents, `(none)` for missing.
 const fmt = (x, digits = 3) => {
-  if (x === null || x === undefined || Number.isNaN(x)) return "–";
+  if (x === null || x === undefined || Number.isNaN(x)) return MISSING;
   if (typeof x !== "number") return String(x);
   if (Number.isInteger(x)) return x.toLocaleString("en");
-  return String(Number(x.toFixed(digits)));
+  if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString("en");
+  if (Math.abs(x) >= 1 || x === 0) return String(Number(x.toFixed(digits)));
+  return String(Number(x.toPrecision(digits)));
 };
-const fmtSeconds = (s) => (s === null || s === undefined ? "–" : s < 0.001 ? "<1 ms" : s < 1 ? `${Math.round(s * 1000)} ms` : `${fmt(s, 2)} s`);
+const fmtSeconds = (s) => (s === null || s === undefined ? MISSING : s < 0.001 ? "<1 ms" : s < 1 ? `${Math.round(s * 1000)} ms` : s < 600 ? `${fmt(s, 1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
 const json = (x) => JSON.stringify(x, null, 2);
-const fmtEstimate = (e) => (e ? `${fmt(e.value)} [${fmt(e.low)}, ${fmt(e.high)}]` : "–");
+const fmtEstimate = (e) => (e ? `${fmt(e.value)} [${fmt(e.low)}, ${fmt(e.high)}]` : MISSING);
 const isEmpty = (obj) => !obj || Object.keys(obj).length === 0;
 
 function badge(text, kind, title) {
@@ -62,7 +65,8 @@ function rewardBadge(reward, label = "reward", success = null) {
   return badge(`${label} ${fmt(reward)}`, outcomeKind(success));
 }
 
-const MISSING_MODEL = "(none)";  // as agent_gym.widgets.plots labels it and the table's model filter names it
+const MISSING = "(none)";  // any missing value, as agent_gym.widgets.plots labels a missing model and the filter names it
+const MISSING_MODEL = MISSING;
 
 const PASS_WORDS = /^(pass|passed|correct|yes|match|matches|accept|accepted|success)\b/i;
 const FAIL_WORDS = /^(fail|failed|failure|incorrect|no|wrong|mismatch|reject|rejected)\b/i;
@@ -171,7 +175,7 @@ function renderTurn(view, turn, ctx, opts = {}) {
     turn.truncated ? badge("truncated", "warn") : null,
     flagBadges(flags.filter((f) => f !== "unfinished")),
     turn.usage && turn.usage.completion_tokens ? h("span", { class: "ag-dim ag-small" }, ` ${fmt(turn.usage.completion_tokens)} tokens`) : null,
-    turn.policy_seconds ? h("span", { class: "ag-dim ag-small" }, ` policy ${fmtSeconds(turn.policy_seconds)} · env ${fmtSeconds(turn.env_seconds)}`) : null);
+    turn.policy_seconds ? h("span", { class: "ag-dim ag-small" }, ` policy ${fmtSeconds(turn.policy_seconds)}${turn.queue_seconds ? ` (+${fmtSeconds(turn.queue_seconds)} queued)` : ""} · env ${fmtSeconds(turn.env_seconds)}`) : null);
   const msgs = [];
   if (turn.action >= 0) msgs.push(renderMessage(view.messages[turn.action], view, ctx));
   for (const i of turn.observations) msgs.push(renderMessage(view.messages[i], view, ctx));
@@ -275,6 +279,17 @@ function mountViewer(model, root, options = {}) {
         h("input", { type: "checkbox", checked: state.openThink, onchange: (e) => { state.openThink = e.target.checked; draw(); } }), " open thinking"));
   }
 
+  function answerBox(v) {  // the final answer beside the expected one, with the reward's verdict
+    if (v.final_answer === undefined && v.expected_answer == null) return null;
+    const verdict = v.success === true ? "pass" : v.success === false ? "fail" : "unknown";
+    return h("div", { class: `ag-answer-box ag-answer-${verdict}`, "data-verdict": verdict },
+      h("div", {}, h("b", {}, "Final answer "), h("code", {}, v.final_answer || "(empty)")),
+      h("div", {}, h("b", {}, "Expected "), h("code", {}, v.expected_answer != null ? v.expected_answer : MISSING)),
+      h("div", {}, successBadge(v.success), " ", rewardBadge(v.reward, "reward", v.success),
+        Object.entries(v.reward_components || {}).map(([k, x]) => badge(`${k} ${fmt(x)}`, "plain"))),
+      v.judge ? judgeBox(v.judge, judgeVerdict(v.metadata, v.reward_components, v.success)) : null);
+  }
+
   function messagesTab(v, cur) {
     const out = [nav(v, cur), timeline(v, cur, setTurn)];
     if ((v.warnings || []).length) out.push(h("div", { class: "ag-warning" }, "This record was repaired to be shown: ", v.warnings.join("; ")));
@@ -291,6 +306,7 @@ function mountViewer(model, root, options = {}) {
     } else {
       out.push(renderTurn(v, v.turns[Math.min(cur, v.turns.length - 1)], ctx, { current: true }));
     }
+    if (state.all || cur >= v.turns.length - 1) out.push(answerBox(v));
     return out;
   }
 
@@ -323,7 +339,7 @@ function mountViewer(model, root, options = {}) {
         h("span", {}, h("b", {}, t.name), t.description ? h("span", { class: "ag-dim" }, ` — ${t.description}`) : null),
         h("pre", { class: "ag-text" }, t.parameters)))) : h("div", { class: "ag-dim" }, "no tools"),
       h("h4", {}, "Environment"),
-      keyValueTable([["name", env.name || v.env], ["class", env.class || "–"], ["version", env.version || "–"],
+      keyValueTable([["name", env.name || v.env], ["class", env.class || MISSING], ["version", env.version || MISSING],
         ["config", env.config || {}], ["reward", env.reward || []]]),
       h("h4", {}, "Policy"),
       keyValueTable([["class", pol.class || v.policy], ["model", v.model || MISSING_MODEL], ["sampling", v.sampling],
@@ -333,9 +349,9 @@ function mountViewer(model, root, options = {}) {
   }
 
   function metadataTab(v) {
-    const iso = v.started_at ? new Date(v.started_at * 1000).toISOString() : "–";
+    const iso = v.started_at ? new Date(v.started_at * 1000).toISOString() : MISSING;
     return keyValueTable([
-      ["id", v.id], ["job key", v.job_key || "–"], ["task", v.task_id], ["environment", v.env], ["policy", v.policy],
+      ["id", v.id], ["job key", v.job_key || MISSING], ["task", v.task_id], ["environment", v.env], ["policy", v.policy],
       ["model", v.model || MISSING_MODEL], ["sample", v.sample_index], ["started", iso], ["wall time", fmtSeconds(v.seconds)],
       ["tokens", `${fmt(v.usage.prompt_tokens)} prompt + ${fmt(v.usage.completion_tokens)} completion (${fmt(v.usage.calls)} calls)`],
       ["metrics", v.metrics], ["sampling", v.sampling], ["metadata", v.metadata],
@@ -356,7 +372,11 @@ function mountViewer(model, root, options = {}) {
       h("div", { class: "ag-header" },
         h("span", { class: "ag-title" }, v.task_id), h("span", { class: "ag-dim" }, ` ${v.env} · ${v.model || v.policy} · sample ${v.sample_index}`),
         rewardBadge(v.reward, "reward", v.success), successBadge(v.success), v.error ? badge(`⚠ ${v.error.kind}`, "bad") : null,
-        h("span", { class: "ag-dim ag-small" }, ` ${fmt(v.usage.total_tokens)} tokens · ${fmtSeconds(v.seconds)} · ${v.id}`)),
+        h("span", { class: "ag-dim ag-small" }, ` ${fmt(v.usage.total_tokens)} tokens · ${fmtSeconds(v.seconds)} · ${v.id}`),
+        h("div", { class: "ag-dim ag-small ag-run-line", title: "environment · policy (model) · sampling · when the episode started" },
+          `${(v.environment || {}).name || v.env} · ${v.policy}${v.model ? ` (${v.model})` : ""} · `,
+          isEmpty(v.sampling) ? "default sampling" : Object.entries(v.sampling).map(([k, x]) => `${k}=${typeof x === "object" ? JSON.stringify(x) : fmt(x)}`).join(", "),
+          v.started_at ? ` · ${new Date(v.started_at * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC` : "")),
       h("div", { class: "ag-tabs" }, tabs.map(([k, label]) =>
         h("button", { class: `ag-tab${state.tab === k ? " ag-tab-active" : ""}${k === "error" ? " ag-tab-error" : ""}`, "data-tab": k, onclick: () => { state.tab = k; draw(); } }, label))),
       h("div", { class: "ag-tab-body" },
@@ -391,8 +411,8 @@ function mountViewer(model, root, options = {}) {
 // ---------------------------------------------------------------- run table
 
 const TABLE_COLUMNS = [
-  ["task_id", "task"], ["env", "env"], ["model", "model"], ["sample_index", "#"], ["reward", "reward"], ["success", "success"],
-  ["turns", "turns"], ["total_tokens", "tokens"], ["seconds", "time"], ["error", "error"], ["final_answer", "answer"],
+  ["run", "run"], ["task_id", "task"], ["env", "env"], ["model", "model"], ["sample_index", "#"], ["reward", "reward"], ["success", "success"],
+  ["turns", "turns"], ["total_tokens", "tokens"], ["seconds", "time"], ["queue_seconds", "queued"], ["error", "error"], ["final_answer", "answer"],
 ];
 
 function mountTable(model, root) {
@@ -412,7 +432,22 @@ function mountTable(model, root) {
     h("option", { value: "" }, `all ${label}`), values.map((v) => h("option", { value: v }, v)));
   const toolbar = h("div", { class: "ag-toolbar" });
   const statsLine = h("div", { class: "ag-run-stats", "data-role": "run-stats" });
-  const body = h("div", { class: "ag-table-body" });
+  const body = h("div", { class: "ag-table-body", tabindex: 0, "data-lm-suppress-shortcuts": "true", title: "↑/↓ move through the rows" });
+  body.addEventListener("keydown", (e) => {  // ↑/↓ select the previous/next row, across pages
+    if (!["ArrowDown", "ArrowUp"].includes(e.key) || e.ctrlKey || e.metaKey || e.altKey) return;
+    e.preventDefault(); e.stopPropagation();
+    const rows = model.get("rows") || [];
+    if (!rows.length) return;
+    const at = rows.findIndex((r) => r.key === model.get("selected"));
+    const step = e.key === "ArrowDown" ? 1 : -1;
+    const q = model.get("query") || {};
+    const pages = Math.max(1, Math.ceil((model.get("total") || 0) / (q.page_size || 25)));
+    if (at + step >= rows.length && (q.page || 0) < pages - 1) { pendingEdge = "first"; setQuery({ page: (q.page || 0) + 1 }, true); return; }
+    if (at + step < 0 && at !== -1 && (q.page || 0) > 0) { pendingEdge = "last"; setQuery({ page: (q.page || 0) - 1 }, true); return; }
+    const next = at === -1 ? 0 : Math.max(0, Math.min(rows.length - 1, at + step));
+    model.set("selected", rows[next].key); model.save_changes();
+  });
+  let pendingEdge = null;  // after ↑/↓ crossed a page: select its last/first row once the rows arrive
   const pager = h("div", { class: "ag-pager" });
   add(el, toolbar, statsLine, body, pager);
 
@@ -451,26 +486,37 @@ function mountTable(model, root) {
   function drawRows() {
     const q = model.get("query") || {};
     const rows = model.get("rows") || [];
+    if (pendingEdge && rows.length) {
+      const key = rows[pendingEdge === "first" ? 0 : rows.length - 1].key;
+      pendingEdge = null;
+      if (key !== model.get("selected")) { model.set("selected", key); model.save_changes(); return; }
+    }
+    const queued = rows.some((r) => r.queue_seconds > 0);
+    const columns = TABLE_COLUMNS.filter(([key]) => (key !== "run" || ((model.get("choices") || {}).run || []).length > 1) && (key !== "queue_seconds" || queued));
     const total = model.get("total") || 0;
     const count = model.get("count") || 0;
     const selected = model.get("selected");
     toolbar.querySelector(".ag-count").textContent = `${fmt(total)} of ${fmt(count)} trajectories`;
-    const head = h("tr", {}, TABLE_COLUMNS.map(([key, label]) => {
+    const head = h("tr", {}, columns.map(([key, label]) => {
       const arrow = q.sort_by === key ? (q.descending ? " ▼" : " ▲") : "";
       return h("th", { class: "ag-click", "data-col": key, onclick: () => setQuery({ sort_by: key, descending: q.sort_by === key ? !q.descending : key === "reward" }, true) }, label + arrow);
     }));
     const lines = rows.map((r) => h("tr", {
       class: `ag-row${r.key === selected ? " ag-row-selected" : ""}${r.error ? " ag-row-error" : ""}`, "data-key": r.key,
       onclick: () => { model.set("selected", r.key); model.save_changes(); },
-    }, TABLE_COLUMNS.map(([key]) => {
+    }, columns.map(([key]) => {
       const v = r[key];
       if (key === "reward") return h("td", { class: "ag-num" }, h("span", { class: `ag-reward ${r.success === true ? "ag-pos" : r.success === false ? "ag-neg" : ""}` }, fmt(v)));
-      if (key === "success") return h("td", { class: v === true ? "ag-pos" : v === false ? "ag-neg" : "ag-dim" }, v === true ? "✓" : v === false ? "✗" : "–");
+      if (key === "success") return h("td", { class: v === true ? "ag-pos" : v === false ? "ag-neg" : "ag-dim" }, v === true ? "✓" : v === false ? "✗" : MISSING);
       if (key === "model") return h("td", {}, v === null || v === undefined || v === "" ? MISSING_MODEL : v);
-      if (key === "seconds") return h("td", { class: "ag-num" }, fmtSeconds(v));
+      if (key === "seconds") {  // the policy's and environment's time: waiting for a busy model server is in "queued"
+        const wait = r.queue_seconds || 0;
+        return h("td", { class: "ag-num", title: wait ? `wall ${fmtSeconds(v)}, of which ${fmtSeconds(wait)} queued for the model` : "" }, fmtSeconds(v === null || v === undefined ? v : Math.max(0, v - wait)));
+      }
+      if (key === "queue_seconds") return h("td", { class: "ag-num ag-dim" }, v ? fmtSeconds(v) : "");
       if (key === "error") return h("td", { class: v ? "ag-bad" : "" }, v || "");
       if (key === "final_answer") return h("td", { class: "ag-answer", title: v || "" }, (v || "").slice(0, 60));
-      return h("td", { class: typeof v === "number" ? "ag-num" : "" }, v === null || v === undefined ? "–" : fmt(v));
+      return h("td", { class: typeof v === "number" ? "ag-num" : "" }, v === null || v === undefined ? MISSING : fmt(v));
     })));
     fill(body, h("table", { class: "ag-grid ag-runs" }, h("thead", {}, head), h("tbody", {}, lines)),
       model.get("query_error") ? h("div", { class: "ag-error-note" }, model.get("query_error")) : null,
@@ -508,7 +554,7 @@ function renderWordDiff(ops) {
     op === "=" ? text : h(op === "-" ? "del" : "ins", {}, text)));
 }
 
-const signed = (e) => (e && e.value !== null ? `${e.value > 0 ? "+" : ""}${fmt(e.value)} [${fmt(e.low)}, ${fmt(e.high)}]` : "–");
+const signed = (e) => (e && e.value !== null ? `${e.value > 0 ? "+" : ""}${fmt(e.value)} [${fmt(e.low)}, ${fmt(e.high)}]` : MISSING);
 
 function renderPairedStats(s, labels) {
   if (isEmpty(s)) return null;
@@ -647,6 +693,7 @@ function render({ model, el }) {
     cleanups.push(mountTable(model, top), mountViewer(model, bottom, { emptyText: "Click a row to open its trajectory." }));
   } else if (kind === "compare") cleanups.push(mountCompare(model, el));
   else if (kind === "groups") cleanups.push(mountGroups(model, el));
+  else if (kind === "lens") cleanups.push(mountLens(model, el));  // widgets/token_lens.js
   else add(el, h("div", { class: "ag-error-box" }, `unknown widget kind ${kind}`));
   return () => cleanups.forEach((c) => c && c());
 }
@@ -688,7 +735,7 @@ function staticQuery(all, q) {
   const size = q.page_size || 25;
   const pages = Math.max(1, Math.ceil(rows.length / size));
   const page = Math.min(Math.max(q.page || 0, 0), pages - 1);
-  return { rows: rows.slice(page * size, page * size + size), total: rows.length, error };
+  return { rows: rows.slice(page * size, page * size + size), total: rows.length, error, keys: new Set(rows.map((r) => r.key)) };
 }
 
 function staticModel(state) {
@@ -715,6 +762,11 @@ function staticModel(state) {
     if (key === "query" && state._all_rows) {
       const out = staticQuery(state._all_rows, state.query);
       changed("rows", out.rows); changed("total", out.total); changed("query_error", out.error || "");
+      if (state.selected && !out.keys.has(state.selected)) {  // as RunTable._follow_filter: never show a hidden row
+        state.selected = out.rows.length ? out.rows[0].key : "";
+        backend("selected");
+        changed("selected", state.selected);
+      }
     }
     if (key === "selected" && state._trajectories) { changed("trajectory", state._trajectories[state.selected] || {}); changed("turn", 0); }
     if (key === "choice" && state._pairs) changed("pair", state._pairs[state.choice] || {});
@@ -723,8 +775,19 @@ function staticModel(state) {
   return model;
 }
 
-function renderStatic(el, state) {
-  return render({ model: staticModel(state), el });
+// Puts back the strings agent_gym.widgets.export.page.intern_strings stored once ({"$ag-string": i}).
+function unintern(value, strings) {
+  if (!strings || !strings.length || value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map((v) => unintern(v, strings));
+  const keys = Object.keys(value);
+  if (keys.length === 1 && keys[0] === "$ag-string") return strings[value["$ag-string"]];
+  const out = {};
+  for (const k of keys) out[k] = unintern(value[k], strings);
+  return out;
+}
+
+function renderStatic(el, state, strings = null) {
+  return render({ model: staticModel(unintern(state, strings)), el });
 }
 
 const widget = { render, renderStatic };

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import json
 import logging
 import os
@@ -466,11 +467,30 @@ def _git_info(where: Path) -> dict[str, Any] | None:
     }
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def offline_copy(nb: Any) -> Any:
+    """The notebook as its HTML copy shows it: widget outputs by their `text/html` (agent_gym's widgets
+    render from it with no kernel) or `text/plain`, and no saved widget state, so nbconvert has no
+    widget manager to load from a CDN."""
+    nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", ()):
+            data = output.get("data")
+            if data and WIDGET_VIEW in data and len(data) > 1:
+                del data[WIDGET_VIEW]
+    return nb
+
+
 def _write_html(nb_file: Path, html_file: Path) -> None:
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_file, as_version=4))
+    # templates/offline: the lab template without require.js, MathJax or mermaid from a CDN
+    exporter = HTMLExporter(extra_template_basedirs=[str(Path(__file__).parent / "templates")], template_name="offline")
+    body, _ = exporter.from_notebook_node(offline_copy(nbformat.read(nb_file, as_version=4)))
     html_file.write_text(body, encoding="utf-8")
 
 
@@ -566,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    print(f"{Path(args.notebook).name} ran in {run['seconds']:.0f} s; executed notebook and its offline HTML copy "
+          f"in {run_dir}", file=sys.stderr)
     print(run_dir)
     return 0
 

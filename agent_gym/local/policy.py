@@ -11,6 +11,10 @@ with serve_local_model() as server:          # materializes the model on first u
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,12 +66,21 @@ class LocalPolicy(OpenAIPolicy):
             parallel_tool_calls=parallel_tool_calls, **sampling,
         )
         self.server = server
+        self._turnstiles: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     async def act(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, seed: int | None = None
     ) -> PolicyOutput:
+        """One call; calls take turns (the server generates one reply at a time), so the time a call waits
+        for its turn is its `queue_seconds`, apart from the time the model took."""
+        loop = asyncio.get_running_loop()
+        turnstile = self._turnstiles.setdefault(loop, asyncio.Lock())
+        asked = time.perf_counter()
         try:
-            return await super().act(messages, tools, seed=seed)
+            async with turnstile:
+                waited = time.perf_counter() - asked
+                output = await super().act(messages, tools, seed=seed)
+            return dataclasses.replace(output, queue_seconds=waited)
         except PolicyError as exc:
             if self.server.alive():
                 raise

@@ -17,6 +17,8 @@ class PolicyOutput:
     """The assistant message (tool calls parsed, reasoning split out)."""
     usage: Usage = Usage()
     """Tokens used by this call."""
+    queue_seconds: float = 0.0
+    """Of the call's wall time, how long it waited for the model to be free (0 when the policy cannot tell)."""
 
 
 @runtime_checkable

@@ -303,6 +303,8 @@ def _write_theme_notebook(lab) -> str:
             "viewer"),
         new_code_cell("RunBrowser(sample_store(), page_size=6)"),
         new_code_cell("GroupInspector(sample_store())"),
+        new_code_cell("from agent_gym.widgets import CompareView\n"
+                      "CompareView.runs(sample_store('before_training'), sample_store('after_training'), labels=('before', 'after'))"),
     ]
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, lab.root / "notebooks" / "themes.ipynb")
@@ -334,6 +336,7 @@ def test_jupyterlab_dark_and_high_contrast_themes_are_readable(page, lab_server,
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         page.wait_for_selector(".ag-groups .ag-card", timeout=180_000)
+        page.wait_for_selector(".ag-compare [data-role=paired-stats]", timeout=60_000)
         page.wait_for_selector(".ag-runs tbody tr", timeout=60_000)
         viewer = page.locator(".ag-root > .ag-viewer").first
         expect(viewer.locator(".ag-judge")).to_contain_text("does not match")
@@ -357,6 +360,8 @@ def test_jupyterlab_dark_and_high_contrast_themes_are_readable(page, lab_server,
             page.screenshot(path=artifacts / f"{shot}.png")
             groups.scroll_into_view_if_needed()
             page.screenshot(path=artifacts / f"{shot}_groups.png")
+            page.locator(".ag-compare").first.scroll_into_view_if_needed()
+            page.screenshot(path=artifacts / f"{shot}_compare.png")
             if theme == "JupyterLab Dark":
                 bg = page.evaluate(CONTRAST_JS, ".ag-viewer")[0]["bgLum"]
                 assert bg < 0.2, "the viewer did not follow JupyterLab's Dark theme"

@@ -40,7 +40,8 @@ def test_static_report_works_offline_and_shows_the_same_content(page, tmp_path, 
     line = table.locator("[data-role=run-stats]").inner_text()
     assert f"{stats.episodes} episodes · {stats.tasks} tasks · {stats.errors} errors" in line
     assert f"success {stats.success.value:.3f}".rstrip("0") in line and "[" in line
-    assert page.locator(".js-plotly-plot").count() >= 6  # plotly.js is inlined
+    page.wait_for_selector("body[data-plots-rendered=true]")  # plotly.js is inlined (gzipped)
+    assert page.locator(".js-plotly-plot").count() >= 6
     # the same filter as the kernel's: words, case-insensitive
     table.locator(".ag-search").fill("TOY-large")
     expected = apply_query(frame({"calculator_runs": store.latest()}), Query(text="toy-large"))[1]
@@ -190,6 +191,31 @@ def test_jupyterlab_click_keys_table_and_live_store(page, lab_server, artifacts)
     page.wait_for_function("document.querySelector('.ag-browser-viewer .ag-turn-count').innerText.startsWith('turn 1 /')")
     # the slider moves it too, and the notebook's own shortcuts did not fire (still one cell selected, no new cells)
     assert page.locator(".jp-Notebook .jp-Cell").count() == 3
+
+    # the selected row is highlighted; ↓/↑ in the table move the selection, and the viewer with it
+    selected_row = browser.locator("tbody tr.ag-row-selected")
+    expect(selected_row).to_have_count(1)
+    expect(selected_row).to_have_attribute("data-key", target["key"])
+    browser.locator(".ag-table-body").focus()
+    page.keyboard.press("ArrowDown")
+    second = table.rows[1]
+    expect(browser.locator("tbody tr.ag-row-selected")).to_have_attribute("data-key", second["key"])
+    page.wait_for_function(f"document.querySelector('.ag-browser-viewer .ag-header').innerText.includes('{second['id']}')")
+    page.keyboard.press("ArrowUp")
+    expect(browser.locator("tbody tr.ag-row-selected")).to_have_attribute("data-key", target["key"])
+    page.screenshot(path=artifacts / "jupyterlab_selected_row.png")
+    # a filter that hides the selected row: the viewer moves to the first row still shown, never a hidden one
+    hidden_by = "=turns < 3"
+    browser.locator(".ag-search").fill(hidden_by)
+    shown = RunBrowser(sample_store(), page_size=8).filter(text=hidden_by, sort_by="reward", descending=True)
+    page.wait_for_function(f"document.querySelector('.ag-count').innerText.startsWith('{len(shown)} of')")
+    first_shown = shown.iloc[0]
+    expect(browser.locator("tbody tr.ag-row-selected")).to_have_attribute("data-key", first_shown["key"])
+    page.wait_for_function(f"document.querySelector('.ag-browser-viewer .ag-header').innerText.includes('{first_shown['id']}')")
+    # a filter nothing matches: the viewer clears
+    browser.locator(".ag-search").fill("no-such-task-anywhere")
+    page.wait_for_function("document.querySelector('.ag-count').innerText.startsWith('0 of')")
+    expect(browser.locator(".ag-browser-viewer")).to_contain_text("Click a row to open its trajectory.")
 
     # the compare view is there, with its differences marked
     assert page.locator(".ag-compare .ag-compare-row").count() >= 1

@@ -20,7 +20,7 @@ HERE = Path(__file__).parent
 EPISODES = 20
 
 # Fields that differ between two runs of the same code (clocks, random ids): never compared.
-VOLATILE = {"id", "started_at", "seconds", "policy_seconds", "env_seconds"}
+VOLATILE = {"id", "started_at", "seconds", "policy_seconds", "queue_seconds", "env_seconds"}
 
 
 def _experts() -> dict[str, Any]:

@@ -147,7 +147,7 @@ def test_static_export_is_self_contained_and_escaped(tmp_path, store):
     assert "Content-Security-Policy" in html and "http://" not in html.split("<body>")[1].replace("http://www.w3.org", "")
     path = run_report(store, tmp_path / "r.html", plots=False)
     text = path.read_text()
-    assert text.count('type="application/json"') == 2  # browser + groups
+    assert text.count('type="application/json"') == 3  # the shared strings, browser, groups
     assert "cdn" not in text.lower() and "<link" not in text
     assert report_main([str(store.path), "-o", str(tmp_path / "cli.html"), "--no-plots"]) == 0
     state = text.split('id="ag-state-1">')[1].split("</script>")[0]

@@ -11,16 +11,67 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import os
+import platform
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from agent_gym.stats import run_stats
 from agent_gym.store import summarize
+from agent_gym.widgets.export.fallback import MISSING, fmt
 from agent_gym.widgets.export.page import Section, write_page
 from agent_gym.widgets.models.table import Sources, named_sources, read_source
+
+VERSIONED = ("agent-gym", "transformers", "trl", "torch", "openai", "peft", "datasets")
+"""Libraries whose installed versions the report's header names."""
+
+
+def _distinct(values: Any, limit: int = 4) -> str:
+    seen: list[str] = []
+    for v in values:
+        text = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+        if text and text not in seen:
+            seen.append(text)
+    shown = ", ".join(t if len(t) <= 160 else t[:157] + "…" for t in seen[:limit])
+    return (shown + (f" (+{len(seen) - limit} more)" if len(seen) > limit else "")) or MISSING
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = [f"Python {platform.python_version()}"]
+    for name in VERSIONED:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return " · ".join(found)
+
+
+def _header_html(runs: dict[str, list[Any]]) -> str:
+    """When, what and with which settings: per run its dates, environments, models, sampling and configuration;
+    then when the report was made and with which library versions."""
+    rows = []
+    for name, ts in runs.items():
+        starts = [t.started_at for t in ts if t.started_at]
+        when = (" → ".join(dict.fromkeys(time.strftime("%Y-%m-%d %H:%M", time.gmtime(x)) for x in (min(starts), max(starts))))
+                + " UTC") if starts else MISSING
+        envs = _distinct(f"{t.env}" + (f" {t.environment['version']}" if t.environment.get("version") else "") for t in ts)
+        models = _distinct(f"{t.policy} ({t.model})" if t.model else t.policy for t in ts)
+        sampling = _distinct({k: v for k, v in t.sampling.items() if k != "seed"} for t in ts)
+        config = _distinct(t.environment.get("config", {}) for t in ts if t.environment.get("config"))
+        ran_with = _distinct(t.environment.get("agent_gym", "") for t in ts)
+        rows.append([name, when, envs, models, sampling, config, ran_with])
+    head = "".join(f"<th>{c}</th>" for c in ("run", "episodes started", "environment", "policy (model)", "sampling",
+                                              "environment config", "agent_gym"))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    made = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return (f'<div class="ag-report-header"><table class="ag-grid ag-header-table"><tr>{head}</tr>{body}</table>'
+            f'<p class="ag-dim ag-small">Report written {made} · {html.escape(_versions())}</p></div>')
 
 
 def _summary_html(runs: dict[str, list[Any]]) -> str:
@@ -30,9 +81,9 @@ def _summary_html(runs: dict[str, list[Any]]) -> str:
     rows = []
     for name, trajectories in runs.items():
         stats, s = run_stats(trajectories), summarize(trajectories)
-        passes = " · ".join(f"{p.name} {p.value:.3f}" for p in stats.pass_at.values()) or "–"
-        cells = [str(stats.episodes), str(stats.tasks), str(stats.errors), str(stats.success), str(stats.reward),
-                 passes, f"{s['mean_turns']:.2f}", f"{s['total_tokens']:,}"]
+        passes = " · ".join(f"{p.name} {fmt(p.value)}" for p in stats.pass_at.values()) or MISSING
+        cells = [fmt(stats.episodes), fmt(stats.tasks), fmt(stats.errors), str(stats.success), str(stats.reward),
+                 passes, fmt(s["mean_turns"]), fmt(s["total_tokens"])]
         row = "".join(f'<td class="ag-num">{html.escape(c)}</td>' for c in cells)
         rows.append(f"<tr><td>{html.escape(name)}</td>{row}</tr>")
     return f'<table class="ag-grid ag-summary-table"><tr>{head}</tr>{"".join(rows)}</table>'
@@ -65,7 +116,7 @@ def run_report(sources: Sources, path: str | os.PathLike[str] | None = None, *, 
         except ValueError:
             pass
     name = title or " vs ".join(named)
-    return write_page(sections, path, title=f"agent_gym · {name}", plotly_js=plots)
+    return write_page(sections, path, title=f"agent_gym · {name}", plotly_js=plots, header=_header_html(runs))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

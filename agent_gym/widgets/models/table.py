@@ -27,7 +27,7 @@ Sources = Source | Mapping[str, Source]
 
 COLUMNS = (
     "run", "id", "env", "task_id", "sample_index", "model", "policy", "reward", "success", "turns",
-    "tool_calls", "total_tokens", "seconds", "error", "final_answer",
+    "tool_calls", "total_tokens", "seconds", "queue_seconds", "error", "final_answer",
 )
 """Columns the table shows, in order (reward components follow as `reward/<name>`)."""
 SEARCHED = ("id", "task_id", "env", "model", "policy", "error", "error_message", "final_answer", "run")

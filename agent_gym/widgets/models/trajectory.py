@@ -207,7 +207,7 @@ def trajectory_view(data: Trajectory | Mapping[str, Any], max_chars: int = MAX_C
             "index": k, "action": action, "observations": observations, "reward": step.reward,
             "cumulative": cumulative, "components": dict(step.components), "terminated": step.terminated,
             "truncated": step.truncated, "info": step.info, "usage": step.usage.model_dump(),
-            "policy_seconds": step.policy_seconds, "env_seconds": step.env_seconds,
+            "policy_seconds": step.policy_seconds, "queue_seconds": step.queue_seconds, "env_seconds": step.env_seconds,
             "flags": sorted(set(flags)), "judge": judge_rationale(step.info),
         }
         if action >= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,6 +56,29 @@ class AgentGymWidget(anywidget.AnyWidget):
         """The synced state the front-end needs, plus what a static page uses instead of the kernel."""
         own = set(self.trait_names(sync=True)) - set(ipywidgets.DOMWidget.class_trait_names())
         return {name: getattr(self, name) for name in sorted(own) if not name.startswith("_")}
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The live widget, plus a `text/html` copy that renders without a kernel (`export.page.render_fragment`).
+
+        Front-ends with a live kernel show the widget; an HTML copy of the executed notebook, JupyterLab
+        opening it later (untrusted: the plain fallback; trusted: the full static view), and any viewer
+        without the widget manager show the copy. `AGENT_GYM_STATIC_OUTPUT=0` leaves the copy out.
+        """
+        bundle = super()._repr_mimebundle_(**kwargs)  # anywidget: (data, metadata)
+        if bundle is None or os.environ.get("AGENT_GYM_STATIC_OUTPUT", "1") == "0":
+            return bundle
+        from agent_gym.widgets.export.page import render_fragment
+
+        data, metadata = bundle
+        try:
+            copy = render_fragment(self.notebook_static_state(), type(self).__name__)
+        except Exception as exc:  # the live widget must still show when its copy cannot be made
+            copy = f"<p>{type(self).__name__}: no static copy ({html.escape(repr(exc))})</p>"
+        return {**data, "text/html": copy}, metadata
+
+    def notebook_static_state(self) -> dict[str, Any]:
+        """The static state embedded in notebook outputs (views with many records embed fewer there)."""
+        return self.static_state()
 
     def to_html(self, path: str | os.PathLike[str] | None = None, title: str | None = None) -> str | Path:
         """This view as a self-contained offline HTML page (returned as text, or written to `path`)."""

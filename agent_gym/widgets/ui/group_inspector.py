@@ -21,6 +21,8 @@ from agent_gym.widgets.ui.base import AgentGymWidget, ViewerState
 
 STATIC_GROUPS = 300
 """At most this many groups (and their trajectories) are embedded in a static page."""
+NOTEBOOK_GROUPS = 30
+"""Groups embedded in a notebook output's static copy."""
 
 
 def _priority(group: Group) -> int:
@@ -79,6 +81,9 @@ class GroupInspector(ViewerState, AgentGymWidget):
 
     def _lookup(self, trajectory_id: str) -> Trajectory | None:
         return self._by_id.get(trajectory_id)
+
+    def notebook_static_state(self) -> dict[str, Any]:
+        return self.static_state(NOTEBOOK_GROUPS)
 
     def static_state(self, limit: int = STATIC_GROUPS) -> dict[str, Any]:
         state = super().static_state()

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 STATIC_TRAJECTORIES = 2_000
 """At most this many trajectories are embedded in a static page (the table still lists all)."""
+NOTEBOOK_TRAJECTORIES = 100
+"""At most this many trajectories are embedded in a notebook output's static copy."""
 
 
 class RunTable(AgentGymWidget):
@@ -126,6 +128,12 @@ class RunTable(AgentGymWidget):
         if filters != self._stats_for:  # paging and sorting leave the statistics as they are
             self._stats_for = filters
             self.stats = header_stats(matched)
+            self._follow_filter(matched)
+
+    def _follow_filter(self, matched: pd.DataFrame) -> None:
+        """The viewer never shows a row the filters hide: it moves to the first shown row, or clears."""
+        if self.selected and ("key" not in matched or self.selected not in set(matched["key"])):
+            self.selected = self.rows[0]["key"] if self.rows else ""
 
     @traitlets.observe("query")
     def _on_query(self, _change: Any) -> None:
@@ -134,11 +142,9 @@ class RunTable(AgentGymWidget):
     # -- selection
     @traitlets.observe("selected")
     def _on_selected(self, change: Any) -> None:
-        t = self.record(change["new"])
-        if t is not None:
-            self._open(t)
+        self._open(self.record(change["new"]) if change["new"] else None)
 
-    def _open(self, t: Trajectory) -> None:
+    def _open(self, t: Trajectory | None) -> None:
         if self.viewer is not None:
             self.viewer.show(t)
 
@@ -229,13 +235,16 @@ class RunBrowser(ViewerState, RunTable):
         if select_first and self.rows and not self.selected:
             self.select(self.rows[0]["key"])
 
-    def _open(self, t: Trajectory) -> None:
+    def _open(self, t: Trajectory | None) -> None:
         self.show(t)
 
     def _lookup(self, trajectory_id: str) -> Trajectory | None:
         if self.shown is not None and self.shown.id == trajectory_id:
             return self.shown
         return super()._lookup(trajectory_id)
+
+    def notebook_static_state(self) -> dict[str, Any]:
+        return self.static_state(NOTEBOOK_TRAJECTORIES)
 
     def static_state(self, limit: int = STATIC_TRAJECTORIES) -> dict[str, Any]:
         state = super().static_state()
