@@ -19,6 +19,7 @@ from agent_gym.tasks import current_task, load_tasks, save_tasks
 # Environments and their tools.
 from agent_gym.env import Environment, TimeLimit, ToolEnv, Wrapper
 from agent_gym.tools import Tool, tool
+from agent_gym.tools.mcp import MCPServer  # tools from MCP servers (the mcp SDK loads on first use)
 
 # Rewards: plain functions, combined by weight in a Rubric.
 from agent_gym.rewards import Rubric, exact_match, format_ok, math_match, numeric_match, weighted
@@ -38,7 +39,7 @@ from agent_gym.formats import to_openai_conversation, to_text_conversation
 __version__ = "0.1.0"
 
 __all__ = [
-    "AgentGymError", "ConfigError", "Environment", "Message", "OpenAIPolicy", "Policy", "PolicyOutput", "Rubric",
+    "AgentGymError", "ConfigError", "Environment", "MCPServer", "Message", "OpenAIPolicy", "Policy", "PolicyOutput", "Rubric",
     "ScriptedPolicy", "Step", "StepResult", "Task", "TimeLimit", "Tool", "ToolCall", "ToolEnv", "Trajectory",
     "TrajectoryStore", "Wrapper", "__version__", "assistant", "current_task", "exact_match", "format_ok",
     "load_tasks", "math_match", "numeric_match", "rollout", "run_rollouts", "run_rollouts_async", "run_sync",

@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_gym.errors import ConfigError, EnvError
 from agent_gym.rewards.rubric import RewardFn, Rubric, as_rubric
 from agent_gym.tools.base import Tool, ToolResult, as_tool
 from agent_gym.types import Message, StepResult, Task, system, user
+
+if TYPE_CHECKING:
+    from agent_gym.tools.mcp import MCPServer, MCPServers
 
 
 class Environment(ABC):
@@ -65,6 +68,10 @@ class ToolEnv(Environment):
     Each assistant turn either calls tools (each answered by a tool message, errors included) or
     answers; an answer ends the episode and is scored by `reward`. An unparseable tool call is
     answered with an explanation and the episode goes on.
+
+    `mcp_servers` adds the tools of MCP servers (`agent_gym.tools.mcp.MCPServer`): the environment starts
+    them when it is built, its clones share them, and `await env.close()` on this environment (not on a
+    clone) stops them.
     """
 
     def __init__(
@@ -75,12 +82,23 @@ class ToolEnv(Environment):
         *,
         name: str = "tool_env",
         success_threshold: float | None = 1.0,
+        mcp_servers: Sequence[MCPServer] = (),
     ) -> None:
         self._tools = [as_tool(t) for t in tools]
+        self._mcp: MCPServers | None = None
+        if mcp_servers:
+            from agent_gym.tools.mcp import MCPServers
+
+            self._mcp = MCPServers(mcp_servers)
+            self._tools += self._mcp.tools()
         names = [t.name for t in self._tools]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ConfigError(f"Two tools share the name(s) {duplicates}; pass `name=` to @tool to tell them apart.")
+            hint = "pass `name=` to @tool"
+            if self._mcp is not None:
+                self._mcp.stop()
+                hint += " or `prefix=` to MCPServer"
+            raise ConfigError(f"Two tools share the name(s) {duplicates}; {hint} to tell them apart.")
         self.rubric = as_rubric(reward)
         self.system_prompt = system_prompt
         self.name = name
@@ -91,6 +109,11 @@ class ToolEnv(Environment):
     @property
     def tools(self) -> Sequence[Tool]:
         return self._tools
+
+    async def close(self) -> None:
+        """Stop the MCP servers this environment started (a no-op on clones and without servers)."""
+        if getattr(self, "_mcp", None) is not None:
+            await self._mcp.close()
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "tools": [t.name for t in self.tools], "system_prompt": self.system_prompt}

@@ -22,6 +22,8 @@ def test_notebook_01_runs_and_its_results_hold(tmp_path):
     assert results["sandbox_contained"] is True
     assert results["shell_expert"]["episodes"] == 3 and results["shell_expert"]["success_rate"] == 1.0
     assert results["shell_idle"]["success_rate"] == 0.0
+    assert results["mcp"] == {"tools": ["add", "crash", "greet", "lookup_order"], "rewards": [1.0, 1.0, 1.0],
+                              "running_after_close": False}
 
     executed = nbformat.read(run_dir / NOTEBOOK.name, as_version=4)
     text = "".join(
@@ -31,4 +33,5 @@ def test_notebook_01_runs_and_its_results_hold(tmp_path):
     assert "error=True  Error: invalid arguments for capital_of" in text
     assert "killed: wall-clock timeout of 2 s" in text and "Read-only file system" in text
     assert "(sandbox) gid=" in text and "<tool_call>" in text and "execute_shell" in text
+    assert "Error executing tool lookup_order: Order W7777 not found" in text  # the MCP server's own error
     assert (run_dir / "shell.jsonl").exists() and (run_dir / "capitals.jsonl").exists()
