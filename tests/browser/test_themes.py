@@ -261,7 +261,7 @@ def test_outcome_colours_follow_success_and_the_judges_verdict(page, pages):
 
 
 def test_missing_values_are_shown_as_the_plots_show_them(page, pages):
-    """A missing model is `(none)` (as in the plots' legends and the model filter), a missing number `–`."""
+    """Any missing value reads `(none)`, as a missing model does in the plots' legends and the model filter."""
     store = sample_store().latest()
     expert = next(t for t in store if t.model is None)
     _open(page, pages["report"])
@@ -273,9 +273,10 @@ def test_missing_values_are_shown_as_the_plots_show_them(page, pages):
     viewer = page.locator(".ag-browser-viewer .ag-viewer")
     viewer.locator("[data-tab=metadata]").click()
     assert re.search(r"model\s+\(none\)", viewer.locator(".ag-tab-body").inner_text())
-    unjudged = next(t for t in store if t.success is None)  # an errored episode: no verdict, a dash
+    unjudged = next(t for t in store if t.success is None)  # an errored episode: no verdict
     _search(table, unjudged.id)
-    assert table.locator("tbody tr td").nth(5).inner_text() == "–"
+    assert table.locator("tbody tr td").nth(5).inner_text() == "(none)"
+    assert "–" not in table.locator("tbody").inner_text()
     assert not page.problems
 
 

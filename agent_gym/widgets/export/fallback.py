@@ -38,8 +38,19 @@ def fmt(value: Any) -> str:
             return f"{value:,.0f}"
         if abs(value) >= 1:
             return f"{value:.2f}".rstrip("0").rstrip(".")
-        return f"{value:.3g}" if abs(value) >= 0.001 else f"{value:.1e}"
+        return f"{value:.3g}"
     return str(value)
+
+
+def fmt_seconds(value: Any) -> str:
+    """A duration for people, as the widgets write it: `<1 ms`, `250 ms`, `3.2 s`, `12 min 5 s`."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        return MISSING
+    if value < 0.001:
+        return "<1 ms"
+    if value < 1:
+        return f"{round(value * 1000)} ms"
+    return f"{value:.1f} s" if value < 600 else f"{int(value // 60)} min {round(value % 60)} s"
 
 
 def _e(value: Any) -> str:
@@ -82,7 +93,8 @@ def trajectory_html(view: Mapping[str, Any]) -> str:
             f"reward {_e(view.get('reward'))} · success {_e(view.get('success'))} · "
             f"{_e(len(view.get('turns', ())))} turns</p>")
     rows = "".join(
-        f"<tr><td><b>{_e(m.get('name') or m.get('role'))}</b></td><td><pre>{html.escape(_message_text(m))}</pre></td></tr>"
+        f'<tr><td style="text-align:left;vertical-align:top"><b>{_e(m.get("name") or m.get("role"))}</b></td>'
+        f'<td style="text-align:left"><pre style="text-align:left;white-space:pre-wrap">{html.escape(_message_text(m))}</pre></td></tr>'
         for m in view.get("messages", ())
     )
     expected = view.get("expected_answer")
@@ -104,11 +116,12 @@ def table_html(state: Mapping[str, Any]) -> str:
                             _interval(s.get("reward"))] for s in stats]))
     rows = state.get("rows") or []
     columns = [("run", "run"), ("task_id", "task"), ("model", "model"), ("sample_index", "#"), ("reward", "reward"),
-               ("success", "success"), ("turns", "turns"), ("total_tokens", "tokens"), ("seconds", "time (s)"),
+               ("success", "success"), ("turns", "turns"), ("total_tokens", "tokens"), ("seconds", "time"),
                ("error", "error")]
     if len({r.get("run") for r in rows}) <= 1:
         columns = columns[1:]
-    out.append(_table([label for _, label in columns], [[r.get(key) for key, _ in columns] for r in rows[:ROWS_SHOWN]]))
+    cell = lambda r, key: fmt_seconds(r.get(key)) if key == "seconds" else (r.get(key) or "") if key == "error" else r.get(key)  # noqa: E731
+    out.append(_table([label for _, label in columns], [[cell(r, key) for key, _ in columns] for r in rows[:ROWS_SHOWN]]))
     total = state.get("total", len(rows))
     if total > min(len(rows), ROWS_SHOWN):
         out.append(f"<p><i>{fmt(min(len(rows), ROWS_SHOWN))} of {fmt(total)} rows shown.</i></p>")
