@@ -93,7 +93,7 @@ demo: setup
 	$(PY) -m agent_gym.cli.notebook_run notebooks/00_quickstart.ipynb --out $(RUNS)
 
 run: setup
-	@test -n "$(NB)" || { echo "usage: make run NB=notebooks/00_quickstart.ipynb ARGS='-p steps 200'" >&2; exit 2; }
+	@test -n "$(NB)" || { echo "usage: make run NB=notebooks/00_quickstart.ipynb ARGS='-p sft_steps 20'" >&2; exit 2; }
 	$(PY) -m agent_gym.cli.notebook_run "$(NB)" --out $(RUNS) $(ARGS)
 
 lab: setup
