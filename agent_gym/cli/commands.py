@@ -1,7 +1,7 @@
-"""The `agent-gym` command line: `eval` (run an environment against a model), `compare` (two runs, paired),
-`rescore` (a store scored again), `report` (a static page), `run` (a notebook headlessly with papermill)
-and `serve` (the embedded local model). Exit codes: 0 done, 1 a run failed its thresholds or its model
-server, 2 bad arguments or input."""
+"""The `agent-gym` command line: `eval` (run an environment against a model; `--ray auto` on a Ray cluster),
+`compare` (two runs, paired), `rescore` (a store scored again), `report` (a static page), `run` (a notebook
+headlessly with papermill) and `serve` (the embedded local model). Exit codes: 0 done, 1 a run failed its
+thresholds or its model server, 2 bad arguments or input."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """`agent-gym eval`: run an environment's tasks against a model, store the trajectories, print what
-happened with intervals, and exit non-zero when the run should fail CI."""
+happened with intervals, and exit non-zero when the run should fail CI. `--ray auto` (or a cluster address)
+plays the episodes on a Ray cluster's workers; the store stays with this process."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import sys
 import time
 from typing import Any
 
-from agent_gym.envs import make_env, resolve
+from agent_gym.distributed.specs import EnvSpec, PolicySpec
+from agent_gym.envs import make_env
 from agent_gym.errors import ConfigError, PolicyError
 from agent_gym.policies.base import Policy
-from agent_gym.policies.openai import OpenAIPolicy
 from agent_gym.runner.batch import RunResult, run_rollouts
 from agent_gym.stats import RunStats, run_stats
 from agent_gym.store import summarize
@@ -39,7 +40,12 @@ def add_parser(sub: Any) -> None:
     ev.add_argument("--temperature", type=float, help="Sampling temperature sent with every request.")
     ev.add_argument("--max-tokens", type=int, help="Most tokens the model may write per turn.")
     ev.add_argument("-n", "--samples", type=int, default=1, help="Samples per task (pass@k needs n >= k). Default 1.")
-    ev.add_argument("-c", "--concurrency", type=int, default=8, help="Episodes run at once. Default 8.")
+    ev.add_argument("-c", "--concurrency", type=int, default=8,
+                    help="Episodes run at once (with --ray: across the whole cluster). Default 8.")
+    ev.add_argument("--ray", metavar="ADDRESS", help="Play the episodes on a Ray cluster: 'auto' (the one `ray start` "
+                                                    "started here), 'HOST:6379', 'ray://HOST:10001', or 'local'. "
+                                                    "Needs pip install 'agent-gym[distributed]'.")
+    ev.add_argument("--ray-workers", type=int, help="With --ray: how many workers (default: one per node).")
     ev.add_argument("--max-turns", type=int, help="Turn limit per episode; default: the environment's own.")
     ev.add_argument("--seed", type=int, help="Base seed: each episode's seed derives from it, the task and the "
                                              "sample index (sent to the server where it takes one).")
@@ -60,20 +66,24 @@ def add_parser(sub: Any) -> None:
 
 def make_policy(args: argparse.Namespace) -> Policy:
     """The policy an `eval` invocation asks for."""
+    return policy_spec(args).build()
+
+
+def policy_spec(args: argparse.Namespace) -> PolicySpec:
+    """The policy an `eval` invocation asks for, as a spec a Ray worker can build too."""
     if args.policy and args.model:
         raise ConfigError("Give either --model (an OpenAI-compatible server) or --policy (module:Class), not both.")
     if args.policy:
-        policy = resolve(args.policy, "policy")()
-        if not isinstance(policy, Policy):
-            raise ConfigError(f"{args.policy} is not a Policy (needs name, model, sampling and async act()).")
-        return policy
+        return PolicySpec(args.policy)
     if not args.model:
         raise ConfigError("Say which model to run: --model NAME [--base-url URL], or --policy module:Class.")
     if not (args.api_key or os.environ.get("OPENAI_API_KEY") or args.base_url):
         raise ConfigError("No API key for OpenAI: pass --api-key KEY or set $OPENAI_API_KEY; for another server "
                           "pass --base-url URL (local servers need no key).")
     sampling = {k: v for k, v in (("temperature", args.temperature), ("max_tokens", args.max_tokens)) if v is not None}
-    return OpenAIPolicy(args.model, args.base_url, args.api_key, tool_format=args.tool_format, **sampling)
+    return PolicySpec("agent_gym.policies.openai:OpenAIPolicy", {
+        "model": args.model, "base_url": args.base_url, "api_key": args.api_key, "tool_format": args.tool_format,
+        **sampling})
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -92,12 +102,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         tasks = [t for t in tasks if t.id in wanted]
     tasks = tasks[: args.limit] if args.limit else tasks
     out = args.out or f"runs/eval/{env.name}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    policy = make_policy(args)
+    spec = policy_spec(args)
+    policy = spec.build()
+    executor = None
+    if args.ray:  # the workers build their own environment and policy from these specs
+        from agent_gym.distributed.ray_executor import RayExecutor
+
+        executor = RayExecutor(args.ray, workers=args.ray_workers)
+    elif args.ray_workers is not None:
+        raise ConfigError("--ray-workers goes with --ray ADDRESS.")
     started = time.perf_counter()
     try:
         result = run_rollouts(
-            env, policy, tasks, n=args.samples, max_concurrency=args.concurrency, store=out,
-            max_turns=args.max_turns, seed=args.seed, retry_failed=not args.keep_failed, rescore=args.rescore,
+            EnvSpec(args.env) if executor else env, spec if executor else policy, tasks, n=args.samples,
+            max_concurrency=args.concurrency, store=out, max_turns=args.max_turns, seed=args.seed,
+            retry_failed=not args.keep_failed, rescore=args.rescore, executor=executor,
         )
     except PolicyError as exc:  # the preflight: nothing answers, the key is refused, the model is unknown
         print(f"agent-gym eval: {exc}", file=sys.stderr)

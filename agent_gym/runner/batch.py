@@ -1,22 +1,26 @@
 """Many episodes: `run_episodes_async`, the one engine (bounded concurrency, resumable through a store);
 `run_rollouts_async` (every task × n samples) and its blocking twin `run_rollouts`, which also works
 inside Jupyter's running loop. Each returns a `RunResult`: the trajectories and what was reused, ran,
-retried and rescored."""
+retried and rescored. Where the episodes are played is the `executor`'s business (in-process by default,
+or a Ray cluster: `executor="auto"`); the driver keeps the store, the resume keys and the progress bar."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from agent_gym.distributed.executor import EpisodePlayer, Executor, as_executor
+from agent_gym.distributed.specs import EnvSpec, PolicySpec, build_env, build_policy
 from agent_gym.env import Environment
 from agent_gym.errors import ConfigError
 from agent_gym.policies.base import Policy
-from agent_gym.runner.episodes import rollout
+from agent_gym.runner.episodes import EpisodeJob
 from agent_gym.runner.keys import (
     Fingerprints,
     environment_identity,
@@ -64,8 +68,8 @@ COUNTS = ("reused", "ran", "retried", "rescored", "kept_failed")
 
 
 async def run_rollouts_async(
-    env: Environment,
-    policy: Policy,
+    env: Environment | EnvSpec,
+    policy: Policy | PolicySpec,
     tasks: Sequence[Task],
     *,
     n: int = 1,
@@ -79,6 +83,7 @@ async def run_rollouts_async(
     progress: bool = True,
     on_result: Callable[[Trajectory], None] | None = None,
     preflight: bool = True,
+    executor: Executor | str | None = None,
 ) -> RunResult:
     """Run `n` episodes of every task, at most `max_concurrency` at once; return them in task order.
 
@@ -93,6 +98,12 @@ async def run_rollouts_async(
     is stored). The result's `report()` says what was reused, ran, retried and rescored. Before playing
     anything, a policy with a `preflight()` (OpenAIPolicy: one `/models` request) is checked once, so an
     unreachable server raises one PolicyError naming it (`preflight=False` skips the check).
+
+    `executor` says where episodes are played: None plays them here; `RayExecutor(address)` (or just the
+    address, e.g. `"auto"`) on the workers of a Ray cluster, each running up to its share of
+    `max_concurrency` at once. `env` and `policy` may be given as `EnvSpec`/`PolicySpec`, which each worker
+    builds for itself (objects are pickled to the workers). The store stays on this machine: only this
+    process writes it.
     """
     if n < 1:
         raise ConfigError(f"n must be at least 1 (got n={n}).")
@@ -103,13 +114,13 @@ async def run_rollouts_async(
     return await run_episodes_async(
         env, policy, [(task, i) for task in tasks for i in range(n)], max_concurrency=max_concurrency, store=store,
         max_turns=max_turns, timeout=timeout, seed=seed, retry_failed=retry_failed, rescore=rescore,
-        progress=progress, on_result=on_result, preflight=preflight,
+        progress=progress, on_result=on_result, preflight=preflight, executor=executor,
     )
 
 
 async def run_episodes_async(
-    env: Environment,
-    policy: Policy,
+    env: Environment | EnvSpec,
+    policy: Policy | PolicySpec,
     jobs: Sequence[tuple[Task, int]],
     *,
     max_concurrency: int = 8,
@@ -123,6 +134,7 @@ async def run_episodes_async(
     on_result: Callable[[Trajectory], None] | None = None,
     trajectory_ids: Sequence[str] | None = None,
     preflight: bool = True,
+    executor: Executor | str | None = None,
 ) -> RunResult:
     """The one episode engine: play `(task, sample_index)` jobs (see `run_rollouts_async` for the rules).
 
@@ -131,15 +143,17 @@ async def run_episodes_async(
     """
     if max_concurrency < 1:
         raise ConfigError(f"max_concurrency must be at least 1 (got {max_concurrency}).")
-    if not isinstance(env, Environment):
-        raise ConfigError(f"env must be an Environment, got {type(env).__name__}.")
-    if not isinstance(policy, Policy):
+    if not isinstance(env, (Environment, EnvSpec)):
+        raise ConfigError(f"env must be an Environment or an EnvSpec, got {type(env).__name__}.")
+    if not isinstance(policy, (Policy, PolicySpec)):
         raise ConfigError(f"policy must implement the Policy protocol (name, model, sampling, act), got {type(policy).__name__}.")
     if trajectory_ids is not None and len(trajectory_ids) != len(jobs):
         raise ConfigError(f"trajectory_ids has {len(trajectory_ids)} ids for {len(jobs)} jobs.")
     if isinstance(store, (str, Path)):
         store = TrajectoryStore(store)
-    jobs = list(jobs)
+    jobs, sources, executor = list(jobs), (env, policy), as_executor(executor)
+    owned = isinstance(policy, PolicySpec)  # built here: nobody else will close its HTTP client
+    env, policy = build_env(env), build_policy(policy)
     identity, policy_info, tools = environment_identity(env), policy_identity(policy), tuple(env.tool_schemas())
     limit = max_turns or env.max_turns
     keys = [fingerprints(env, policy, task, i, seed, max_turns=limit, identity=identity, policy_info=policy_info)
@@ -157,76 +171,85 @@ async def run_episodes_async(
         else:
             todo.append(index)
 
-    if todo and preflight and (check := getattr(policy, "preflight", None)) is not None:
-        await check()  # e.g. nothing listens at the model server: one clear PolicyError, not N failed episodes
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"{env.name} rollouts", disable=not progress)
-    bar.set_postfix(reused=counts["reused"], refresh=False)
-    errors = 0
-    semaphore = asyncio.Semaphore(max_concurrency)
+    async with AsyncExitStack() as stack:
+        if owned and callable(close := getattr(policy, "aclose", None)):
+            stack.push_async_callback(close)
+        player: EpisodePlayer | None = None
+        if todo:  # opened before the preflight: a Ray worker gets the policy before the check gives it a client
+            player = await stack.enter_async_context(
+                executor.open(env, policy, sources, RecordContext(identity, policy_info, tools), max_concurrency))
+            if preflight and (check := getattr(policy, "preflight", None)) is not None:
+                await check()  # e.g. nothing listens at the model server: one PolicyError, not N failed episodes
+        where = f" ({player.where})" if player is not None and player.where else ""
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f"{env.name} rollouts{where}",
+                   disable=not progress)
+        bar.set_postfix(reused=counts["reused"], refresh=False)
+        errors = 0
+        semaphore = asyncio.Semaphore(max_concurrency)
 
-    def finished(index: int, trajectory: Trajectory, kind: str) -> None:
-        nonlocal errors
-        results[index] = trajectory
-        counts[kind] += 1
-        errors += kind != "reused" and trajectory.error is not None
-        bar.update(1)
-        bar.set_postfix(reused=counts["reused"], ran=counts["ran"], retried=counts["retried"],
-                        rescored=counts["rescored"], errors=errors, refresh=False)
+        def finished(index: int, trajectory: Trajectory, kind: str) -> None:
+            nonlocal errors
+            results[index] = trajectory
+            counts[kind] += 1
+            errors += kind != "reused" and trajectory.error is not None
+            bar.update(1)
+            bar.set_postfix(reused=counts["reused"], ran=counts["ran"], retried=counts["retried"],
+                            rescored=counts["rescored"], errors=errors, refresh=False)
 
-    async def one(index: int) -> None:
-        task, sample = jobs[index]
-        key = keys[index]
-        previous = done.get(key.job_key)
-        while True:
-            async with semaphore:
-                lease = store.try_lease(key.job_key) if store is not None else None
-                if store is None or lease is not None:
-                    try:
-                        await play(index, task, sample, key, previous)
-                    finally:
-                        if lease is not None:
-                            lease.release()
+        async def one(index: int) -> None:
+            task, sample = jobs[index]
+            key = keys[index]
+            previous = done.get(key.job_key)
+            while True:
+                async with semaphore:
+                    lease = store.try_lease(key.job_key) if store is not None else None
+                    if store is None or lease is not None:
+                        try:
+                            await play(index, task, sample, key, previous)
+                        finally:
+                            if lease is not None:
+                                lease.release()
+                        return
+                await asyncio.sleep(0.05)  # another process holds this job: let other jobs run meanwhile
+
+        async def play(index: int, task: Task, sample: int, key: Fingerprints, previous: Trajectory | None) -> None:
+            if store is not None:  # another process may have finished it since the run began
+                latest = store.latest_of(key.job_key)
+                if latest is not None and (latest.error is None or previous is None or latest.id != previous.id):
+                    finished(index, latest, "reused")
                     return
-            await asyncio.sleep(0.05)  # another process holds this job: let other jobs run meanwhile
+            context = RecordContext(identity, policy_info, tools, key.job_key, key.replay_key)
+            old = by_replay.get(key.replay_key)
+            trajectory = await rescore_trajectory(env, task, old, context) if old is not None else None
+            kind = "rescored"
+            if trajectory is None:
+                if trajectory_ids is not None:
+                    attempt_id = trajectory_ids[index]
+                else:
+                    attempt_id = key.job_key if previous is None else f"{key.job_key}-{uuid.uuid4().hex[:8]}"
+                assert player is not None
+                trajectory = await player.play(EpisodeJob(
+                    task, sample, episode_seed(seed, task, sample), limit, timeout, attempt_id, key.job_key,
+                    key.replay_key))
+                kind = "ran"
+                if previous is not None:
+                    counts["retried"] += 1
+            if store is not None:
+                trajectory = store_trajectory(store, trajectory)
+            if on_result is not None:
+                on_result(trajectory)
+            finished(index, trajectory, kind)
 
-    async def play(index: int, task: Task, sample: int, key: Fingerprints, previous: Trajectory | None) -> None:
-        if store is not None:  # another process may have finished it since the run began
-            latest = store.latest_of(key.job_key)
-            if latest is not None and (latest.error is None or previous is None or latest.id != previous.id):
-                finished(index, latest, "reused")
-                return
-        context = RecordContext(identity, policy_info, tools, key.job_key, key.replay_key)
-        old = by_replay.get(key.replay_key)
-        trajectory = await rescore_trajectory(env, task, old, context) if old is not None else None
-        kind = "rescored"
-        if trajectory is None:
-            if trajectory_ids is not None:
-                attempt_id = trajectory_ids[index]
-            else:
-                attempt_id = key.job_key if previous is None else f"{key.job_key}-{uuid.uuid4().hex[:8]}"
-            trajectory = await rollout(
-                env.clone(), policy, task, sample_index=sample, seed=episode_seed(seed, task, sample),
-                max_turns=limit, timeout=timeout, trajectory_id=attempt_id, key=key.job_key, context=context,
-            )
-            kind = "ran"
-            if previous is not None:
-                counts["retried"] += 1
-        if store is not None:
-            trajectory = store_trajectory(store, trajectory)
-        if on_result is not None:
-            on_result(trajectory)
-        finished(index, trajectory, kind)
-
-    try:
-        await asyncio.gather(*(one(i) for i in todo))
-    finally:
-        bar.close()
-    return RunResult([r for r in results if r is not None], counts)
+        try:
+            await asyncio.gather(*(one(i) for i in todo))
+        finally:
+            bar.close()
+        return RunResult([r for r in results if r is not None], counts)
 
 
 def run_rollouts(
-    env: Environment,
-    policy: Policy,
+    env: Environment | EnvSpec,
+    policy: Policy | PolicySpec,
     tasks: Sequence[Task],
     *,
     n: int = 1,
@@ -240,6 +263,7 @@ def run_rollouts(
     progress: bool = True,
     on_result: Callable[[Trajectory], None] | None = None,
     preflight: bool = True,
+    executor: Executor | str | None = None,
 ) -> RunResult:
     """The blocking twin of `run_rollouts_async`, for scripts and notebook cells (works inside Jupyter's running loop)."""
     return run_sync(
@@ -248,7 +272,7 @@ def run_rollouts(
             run_rollouts_async(
                 env, policy, tasks, n=n, max_concurrency=max_concurrency, store=store, max_turns=max_turns,
                 timeout=timeout, seed=seed, retry_failed=retry_failed, rescore=rescore, progress=progress,
-                on_result=on_result, preflight=preflight,
+                on_result=on_result, preflight=preflight, executor=executor,
             ),
         )
     )

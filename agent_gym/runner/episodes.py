@@ -1,8 +1,10 @@
-"""One episode: `rollout` plays a task on an environment with a policy and returns its Trajectory."""
+"""One episode: `rollout` plays a task on an environment with a policy and returns its Trajectory;
+`EpisodeJob` is one episode as a run hands it to an executor (in-process, or a Ray worker), `play_job` plays it."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import traceback
 
@@ -12,6 +14,30 @@ from agent_gym.policies.base import EpisodeSession, Policy
 from agent_gym.runner.record import RecordContext, build_trajectory
 from agent_gym.tasks import CURRENT_TASK
 from agent_gym.types import ErrorInfo, Message, Step, Task, Trajectory
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeJob:
+    """One episode to play: what the driver of a run sends to where it is played (picklable)."""
+
+    task: Task
+    sample_index: int
+    seed: int | None
+    """The episode's own seed (`keys.episode_seed`), or None."""
+    max_turns: int
+    timeout: float | None
+    trajectory_id: str
+    job_key: str
+    replay_key: str
+
+
+async def play_job(env: Environment, policy: Policy, job: EpisodeJob, shared: RecordContext) -> Trajectory:
+    """`rollout` of one job on a clone of `env`; `shared` is what the run's records share (its keys are set here)."""
+    context = dataclasses.replace(shared, job_key=job.job_key, replay_key=job.replay_key)
+    return await rollout(
+        env.clone(), policy, job.task, sample_index=job.sample_index, seed=job.seed, max_turns=job.max_turns,
+        timeout=job.timeout, trajectory_id=job.trajectory_id, key=job.job_key, context=context,
+    )
 
 
 async def rollout(
@@ -74,7 +100,8 @@ async def rollout(
                         truncated=result.truncated,
                         info=result.info,
                         usage=output.usage,
-                        policy_seconds=t2 - t1,
+                        policy_seconds=max(0.0, t2 - t1 - getattr(output, "queue_seconds", 0.0)),
+                        queue_seconds=getattr(output, "queue_seconds", 0.0),
                         env_seconds=time.perf_counter() - t2,
                     )
                 )

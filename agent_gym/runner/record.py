@@ -51,6 +51,9 @@ def episode_metrics(messages: list[Message] | tuple[Message, ...], steps: list[S
                 metrics[name] = metrics.get(name, 0.0) + float(value)
     metrics["tool_calls"] = float(sum(len(m.tool_calls) for m in assistant))
     metrics["parse_errors"] = float(sum(m.error is not None for m in assistant))
+    queued = sum(s.queue_seconds for s in steps)
+    if queued:  # time calls waited for a busy model server (LocalPolicy measures it)
+        metrics["queue_seconds"] = queued
     if tokens is not None:
         generated = tokens.generated_tokens
         metrics["prompt_tokens"] = float(len(tokens.prompt_ids))

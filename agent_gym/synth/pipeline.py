@@ -3,7 +3,8 @@
 The ledger is a `TrajectoryStore` (`trajectories.jsonl`) keyed by env, task, teacher model,
 sampling settings and sample index, so a killed job run again finishes with no duplicate and no
 lost example. The exported files are rebuilt from the ledger at the end of every run and written
-atomically.
+atomically. The teacher's episodes can run on a Ray cluster (`executor="auto"`, or a `RayExecutor`;
+give the environment and teacher as `EnvSpec`/`PolicySpec`); the ledger stays with this process.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from agent_gym.distributed.executor import Executor
+from agent_gym.distributed.specs import EnvSpec, PolicySpec, build_env, build_policy
 from agent_gym.env import Environment
 from agent_gym.errors import ConfigError
 from agent_gym.policies.base import Policy
@@ -64,8 +67,8 @@ class SynthesisResult:
 
 
 async def synthesize_async(
-    env: Environment,
-    teacher: Policy,
+    env: Environment | EnvSpec,
+    teacher: Policy | PolicySpec,
     tasks: Sequence[Task],
     *,
     out: str | Path,
@@ -77,8 +80,11 @@ async def synthesize_async(
     seed: int | None = None,
     think_type: str | None = None,
     progress: bool = True,
+    executor: Executor | str | None = None,
 ) -> SynthesisResult:
     """Async `synthesize`."""
+    sources = (env, teacher)
+    env, teacher = build_env(env), build_policy(teacher)  # here for the keys, names and files; workers build theirs
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ConfigError(f"Unknown formats {sorted(unknown)}; choose from {FORMATS}.")
@@ -103,8 +109,8 @@ async def synthesize_async(
 
     try:
         seen = await run_rollouts_async(
-            env, teacher, tasks, n=samples_per_task, max_concurrency=max_concurrency, store=ledger,
-            max_turns=max_turns, seed=seed, progress=False, on_result=count,
+            *sources, tasks, n=samples_per_task, max_concurrency=max_concurrency, store=ledger,
+            max_turns=max_turns, seed=seed, progress=False, on_result=count, executor=executor,
         )
     finally:
         bar.close()
@@ -123,8 +129,8 @@ async def synthesize_async(
 
 
 def synthesize(
-    env: Environment,
-    teacher: Policy,
+    env: Environment | EnvSpec,
+    teacher: Policy | PolicySpec,
     tasks: Sequence[Task],
     *,
     out: str | Path,
@@ -136,11 +142,13 @@ def synthesize(
     seed: int | None = None,
     think_type: str | None = None,
     progress: bool = True,
+    executor: Executor | str | None = None,
 ) -> SynthesisResult:
     """Run `teacher` on `tasks` (`samples_per_task` each), keep what passes `filters`, write the dataset.
 
     Works from scripts and notebook cells. Run it again after a crash or Ctrl-C: finished episodes
-    are read from the ledger, the rest run, and the files are rebuilt.
+    are read from the ledger, the rest run, and the files are rebuilt. `executor` plays the episodes
+    elsewhere: a Ray address such as `"auto"`, or a `RayExecutor` (see `run_rollouts_async`).
     """
     return run_sync(
         closing_policy(
@@ -148,7 +156,7 @@ def synthesize(
             synthesize_async(
                 env, teacher, tasks, out=out, samples_per_task=samples_per_task, filters=filters, formats=formats,
                 max_concurrency=max_concurrency, max_turns=max_turns, seed=seed, think_type=think_type,
-                progress=progress,
+                progress=progress, executor=executor,
             ),
         )
     )

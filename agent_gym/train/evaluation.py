@@ -5,6 +5,8 @@ A `Policy` (any OpenAI-compatible server, a scripted expert, `TransformersPolicy
 a `GRPORun` — is played in-process by the same engine, through a `TokenPolicy` over an `HFGenerator`
 (token-in/token-out, as GRPO trains), all episodes batched per turn, greedy by default. Both give an `Evaluation` with the trajectories and
 the headline numbers: success rate, mean reward, turns, valid tool calls (first turn and all turns).
+A policy's episodes can run on a Ray cluster (`executor="auto"`, or a `RayExecutor`); give the environment and
+the policy as `EnvSpec`/`PolicySpec` there, so each worker builds its own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent_gym.distributed.executor import Executor, InProcessExecutor
+from agent_gym.distributed.specs import EnvSpec, PolicySpec
 from agent_gym.env import Environment
 from agent_gym.errors import ConfigError
 from agent_gym.policies.base import Policy
@@ -55,7 +59,7 @@ def tool_call_rates(trajectories: Sequence[Trajectory]) -> dict[str, float]:
 
 
 def evaluate(
-    env: Environment,
+    env: Environment | EnvSpec,
     policy_or_checkpoint: Any,
     tasks: Sequence[Task],
     *,
@@ -70,18 +74,30 @@ def evaluate(
     tool_format: str = "native",
     seed: int = 0,
     progress: bool = True,
+    executor: Executor | str | None = None,
 ) -> Evaluation:
     """Play `n` episodes of every task with a policy or a checkpoint and summarize them.
 
     `temperature`, `max_turn_tokens`, `max_completion_tokens` and `batch_size` apply to checkpoints;
     `seed` seeds sampling (checkpoints) or the episodes (policies). `progress` shows a progress bar.
+    `executor` plays a policy's episodes elsewhere (a Ray address such as `"auto"`, or a `RayExecutor`),
+    `batch_size` of them at once (8 in this process). A checkpoint is played in this process.
     """
     tasks = list(tasks)
     store = TrajectoryStore(store) if isinstance(store, (str, Path)) else store
-    if isinstance(policy_or_checkpoint, Policy):
+    if isinstance(policy_or_checkpoint, (Policy, PolicySpec)):
+        remote = executor is not None and not isinstance(executor, InProcessExecutor)
         run = run_rollouts(env, policy_or_checkpoint, tasks, n=n, max_turns=max_turns, store=store,
-                           seed=seed, progress=progress)
-        return Evaluation(label or getattr(policy_or_checkpoint, "name", "policy"), list(run), run)
+                           seed=seed, progress=progress, executor=executor,
+                           max_concurrency=batch_size if remote else 8)
+        name = getattr(policy_or_checkpoint, "name", None) or (run[0].policy if run else "policy")
+        return Evaluation(label or name, list(run), run)
+    if executor is not None and not isinstance(executor, InProcessExecutor):
+        raise ConfigError("A checkpoint is evaluated in this process; to evaluate it on a Ray cluster, serve it "
+                          "(e.g. `trl vllm-serve`) and pass PolicySpec('agent_gym.policies.openai:OpenAIPolicy', "
+                          "{'model': ..., 'base_url': ...}) instead.")
+    if isinstance(env, EnvSpec):
+        env = env.build()
     model, tokenizer, name = load_checkpoint(policy_or_checkpoint)
     import torch
 

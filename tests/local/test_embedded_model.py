@@ -250,6 +250,23 @@ def test_local_policy_turns_the_servers_raw_text_into_a_message(server: LocalSer
 
 
 @pytest.mark.model
+def test_concurrent_calls_take_turns_and_say_how_long_they_queued(server: LocalServer) -> None:
+    """The server generates one reply at a time: of three calls sent together, the later ones wait, and
+    that wait is their `queue_seconds` (the runner keeps it out of `policy_seconds`)."""
+    from agent_gym import run_rollouts
+    from agent_gym.envs.calculator import CalculatorEnv
+
+    env = CalculatorEnv()
+    run = run_rollouts(env, LocalPolicy(server, temperature=0, max_tokens=24), env.default_tasks()[:3],
+                       max_turns=1, max_concurrency=3, progress=False)
+    steps = [t.steps[0] for t in run]
+    waits = sorted(s.queue_seconds for s in steps)
+    assert waits[0] < 0.5 < waits[-1], waits  # the first call found the server free, the last one did not
+    assert waits[-1] >= min(s.policy_seconds for s in steps) * 0.8  # it waited about one call or more
+    assert all(t.metrics.get("queue_seconds", 0.0) == t.steps[0].queue_seconds for t in run)
+
+
+@pytest.mark.model
 def test_local_policy_refuses_fields_the_server_would_ignore(server: LocalServer) -> None:
     with pytest.raises(ConfigError, match="n times"):
         LocalPolicy(server, n=4)
