@@ -359,13 +359,23 @@ function mountViewer(model, root, options = {}) {
     ]);
   }
 
+  let lensCleanup = null;
+  function lensTab(lens) {  // widgets/token_lens.js
+    const host = h("div", { class: "ag-lens-host" });
+    lensCleanup = renderLensInto(host, lens);
+    return host;
+  }
+
   function draw() {
+    if (lensCleanup) { lensCleanup(); lensCleanup = null; }
     const v = view();
     const focused = el.contains(document.activeElement) || document.activeElement === el;
     el.replaceChildren();
     if (!v || !v.id) { add(el, h("div", { class: "ag-empty" }, options.emptyText || "No trajectory selected.")); return; }
     const cur = Math.min(model.get("turn") || 0, Math.max(0, v.turns.length - 1));
     const tabs = [["messages", "Messages"], ["task", "Task"], ["scoring", "Scoring"], ["metadata", "Metadata"]];
+    const lens = model.get("lens");
+    if (lens && lens.ids) tabs.splice(1, 0, ["tokens", "Tokens"]);
     if (v.error) tabs.push(["error", "Error"]);
     if (!tabs.some(([k]) => k === state.tab)) state.tab = "messages";
     add(el, 
@@ -380,7 +390,7 @@ function mountViewer(model, root, options = {}) {
       h("div", { class: "ag-tabs" }, tabs.map(([k, label]) =>
         h("button", { class: `ag-tab${state.tab === k ? " ag-tab-active" : ""}${k === "error" ? " ag-tab-error" : ""}`, "data-tab": k, onclick: () => { state.tab = k; draw(); } }, label))),
       h("div", { class: "ag-tab-body" },
-        state.tab === "messages" ? messagesTab(v, cur) : state.tab === "task" ? taskTab(v) : state.tab === "scoring" ? scoringTab(v) : state.tab === "metadata" ? metadataTab(v) : renderErrorBox(v.error)));
+        state.tab === "messages" ? messagesTab(v, cur) : state.tab === "tokens" ? lensTab(lens) : state.tab === "task" ? taskTab(v) : state.tab === "scoring" ? scoringTab(v) : state.tab === "metadata" ? metadataTab(v) : renderErrorBox(v.error)));
     if (state.all && state.tab === "messages") {
       const node = el.querySelector(".ag-turn-current");
       if (node && node.scrollIntoView && options.scroll !== false) node.scrollIntoView({ block: "nearest" });
@@ -403,9 +413,10 @@ function mountViewer(model, root, options = {}) {
   const traitName = options.traitName || "trajectory";
   model.on(`change:${traitName}`, redraw);
   model.on("change:turn", redraw);
+  model.on("change:lens", redraw);
   model.on("msg:custom", onMsg);
   draw();
-  return () => { model.off(`change:${traitName}`, redraw); model.off("change:turn", redraw); model.off("msg:custom", onMsg); };
+  return () => { if (lensCleanup) lensCleanup(); model.off(`change:${traitName}`, redraw); model.off("change:turn", redraw); model.off("change:lens", redraw); model.off("msg:custom", onMsg); };
 }
 
 // ---------------------------------------------------------------- run table
@@ -762,7 +773,7 @@ function staticModel(state) {
     if (key === "query" && state._all_rows) {
       const out = staticQuery(state._all_rows, state.query);
       changed("rows", out.rows); changed("total", out.total); changed("query_error", out.error || "");
-      if (state.selected && !out.keys.has(state.selected)) {  // as RunTable._follow_filter: never show a hidden row
+      if ((state.selected && !out.keys.has(state.selected)) || (!state.selected && state._trajectories)) {  // as RunTable._follow_filter
         state.selected = out.rows.length ? out.rows[0].key : "";
         backend("selected");
         changed("selected", state.selected);

@@ -10,6 +10,8 @@ CSS_NAME = "agent_gym.css"
 # Script files of plain function declarations (no imports or exports), prepended to the module so its
 # views can call them: each view that grows large keeps its own file.
 ESM_PARTS: tuple[str, ...] = ("token_lens.js",)
+# Stylesheets of those views, appended to `agent_gym.css` (they use its `--ag-*` theme variables).
+CSS_PARTS: tuple[str, ...] = ("token_lens.css",)
 
 
 @cache
@@ -41,4 +43,7 @@ def esm_text() -> str:
 
 
 def css_text() -> str:
-    return css_path().read_text(encoding="utf-8")
+    """The widgets' stylesheet: `agent_gym.css`, then the parts in `CSS_PARTS` that exist."""
+    parts = [assets_dir() / name for name in CSS_PARTS]
+    texts = [p.read_text(encoding="utf-8") for p in parts if p.is_file()]
+    return "\n".join([css_path().read_text(encoding="utf-8"), *texts])

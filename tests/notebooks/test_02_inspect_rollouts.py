@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from agent_gym import TrajectoryStore
 from agent_gym.cli.notebook_run import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_inspect_rollouts.ipynb"
@@ -27,7 +28,11 @@ def test_notebook_02_runs_fresh_and_records_widgets_and_figures(tmp_path):
     kinds = [state[m]["state"].get("kind") for m in views if m in state]
     assert {"browser", "viewer", "compare", "groups"} <= set(kinds), kinds
     browser = next(state[m]["state"] for m in views if state.get(m, {}).get("state", {}).get("kind") == "browser")
-    assert browser["count"] > 0 and browser["trajectory"]["id"] and browser["rows"]
+    assert browser["count"] > 0
+    if browser["total"]:  # the viewer follows the notebook's last filter: a shown row, or nothing when none matches
+        assert browser["trajectory"]["id"] and browser["rows"]
+    else:
+        assert browser["trajectory"] == {} and browser["selected"] == ""
     viewer = next(state[m]["state"] for m in views if state.get(m, {}).get("state", {}).get("kind") == "viewer")
     assert viewer["turn"] == viewer["trajectory"]["first_error_turn"]  # the tutorial opens it at the error
     live = [state[m]["state"] for m in views if state.get(m, {}).get("state", {}).get("kind") == "browser"][1]
@@ -36,6 +41,11 @@ def test_notebook_02_runs_fresh_and_records_widgets_and_figures(tmp_path):
     compare = next(state[m]["state"] for m in views if state.get(m, {}).get("state", {}).get("kind") == "compare")
     assert compare["stats"]["tasks"] > 0 and "p_value" in compare["stats"]  # the paired statistics head the view
     text = "".join(o.get("text", "") for o in outputs)
+    # branching replay: a failed TextCraft episode, branched at turn 2 with the expert, beside its parent
+    assert "parent: success False" in text and "branch at_turn=2 (turns 1-2 replayed, the expert from turn 3): success True" in text
+    branches = [state[m]["state"] for m in views if state.get(m, {}).get("state", {}).get("kind") == "compare"][1]
+    assert branches["choices"][0]["flip"] == "gained" and branches["pair"]["labels"][0] == "parent"
+    assert branches["pair"]["outcome"]["first_divergence"] == 2 and branches["pair"]["outcome"]["success"] == [False, True]
     assert "checkpoint-0 -> checkpoint-200:" in text and "gained" in text and "success  " in text
 
     html = "".join(o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {}))
@@ -46,3 +56,5 @@ def test_notebook_02_runs_fresh_and_records_widgets_and_figures(tmp_path):
     report = run_dir / "report.html"
     assert report.is_file() and report.stat().st_size > 100_000 and (run_dir / "viewer.html").is_file()
     assert (run_dir / "stores" / "calculator_runs.jsonl").is_file()
+    stored = TrajectoryStore(run_dir / "textcraft_branches.jsonl").read()
+    assert [t.metadata.get("branch", {}).get("parent") for t in stored] == [None, stored[0].id]

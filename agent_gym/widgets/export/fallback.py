@@ -153,6 +153,21 @@ def groups_html(state: Mapping[str, Any]) -> str:
     return f"<p>{_e(head)}</p>" + _table(["task", "model", "n", "mean reward", "std", "flags"], rows)
 
 
+def lens_html(state: Mapping[str, Any]) -> str:
+    """The token lens: its counts, the drift check's finding, and the decoded sequence."""
+    lens = state.get("lens") or {}
+    if not lens.get("ids"):
+        return "<p><i>No token record.</i></p>"
+    stats = lens.get("stats") or {}
+    head = " · ".join(f"{k.replace('_', ' ')} {fmt(v)}" for k, v in stats.items())
+    drift = lens.get("drift") or {}
+    found = (f"<p><b>drift</b> at token {fmt(drift.get('position'))}: {_e(drift.get('reason') or '')}</p>"
+             if drift.get("drift") else "<p>no drift</p>" if drift else "")
+    text = "".join(lens.get("pieces") or ())
+    shown = text if len(text) <= 20 * TEXT_SHOWN else text[: 20 * TEXT_SHOWN] + "…"
+    return f"<p>{_e(head)}</p>{found}<pre style=\"white-space:pre-wrap\">{html.escape(shown)}</pre>"
+
+
 def fallback_html(state: Mapping[str, Any], name: str = "") -> str:
     """Plain HTML of a widget's static state (any kind); `name` heads it."""
     kind = state.get("kind", "")
@@ -166,6 +181,8 @@ def fallback_html(state: Mapping[str, Any], name: str = "") -> str:
         body = compare_html(state)
     elif kind == "groups":
         body = groups_html(state)
+    elif kind == "lens":
+        body = lens_html(state)
     else:
         body = ""
     title = f"<p><b>{_e(name)}</b> <i>(static copy: run the cell, or trust the notebook, for the interactive view)</i></p>"

@@ -89,9 +89,16 @@ def _summary_html(runs: dict[str, list[Any]]) -> str:
     return f'<table class="ag-grid ag-summary-table"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
+LENSES = 3
+"""Trajectories with tokens a report shows in the token lens (when given a tokenizer)."""
+
+
 def run_report(sources: Sources, path: str | os.PathLike[str] | None = None, *, title: str | None = None,
-               plots: bool = True, groups: bool = True, compare: bool = True) -> str | Path:
-    """A whole run (or several) as one offline page: summary, plots, browsable table, groups, compare."""
+               plots: bool = True, groups: bool = True, compare: bool = True, tokenizer: Any = None,
+               drift: Any = None) -> str | Path:
+    """A whole run (or several) as one offline page: summary, plots, browsable table, groups, compare; with
+    `tokenizer` (a tokenizer or model folder), the first trajectories with tokens in the token lens, marked
+    with their first divergence when `drift` (`agent_gym.train.check_drift(...)`) is given."""
     from agent_gym.widgets.plots import FigureGrid, dashboard, runs_frame
     from agent_gym.widgets.ui.compare_view import CompareView
     from agent_gym.widgets.ui.group_inspector import GroupInspector
@@ -115,6 +122,14 @@ def run_report(sources: Sources, path: str | os.PathLike[str] | None = None, *, 
             sections.append(Section(CompareView.runs(a, b, labels=(na, nb)).static_state(), title=f"Compare · {na} vs {nb}"))
         except ValueError:
             pass
+    if tokenizer is not None:
+        from agent_gym.widgets.ui.token_lens import lens_section, load_tokenizer
+
+        loaded = load_tokenizer(tokenizer)
+        with_tokens = [t for ts in runs.values() for t in ts if t.tokens is not None][:LENSES]
+        for t in with_tokens:
+            found = drift.by_id(t.id) if drift is not None else None
+            sections.append(lens_section(t, loaded, drift=found, title=f"Token lens · {t.task_id} · {t.id}"))
     name = title or " vs ".join(named)
     return write_page(sections, path, title=f"agent_gym · {name}", plotly_js=plots, header=_header_html(runs))
 
@@ -125,14 +140,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("stores", nargs="+", help="Trajectory stores (.jsonl); two are also compared.")
     parser.add_argument("-o", "--out", default="report.html", help="Output HTML file (default report.html).")
     parser.add_argument("--title", help="Page title.")
-    parser.add_argument("--no-plots", action="store_true", help="Leave out the plots (and the 4 MB of plotly.js).")
+    parser.add_argument("--no-plots", action="store_true", help="Leave out the plots (and the 1.5 MB of gzipped plotly.js).")
+    parser.add_argument("--tokenizer", help="A tokenizer or model folder: show the first trajectories with tokens in the token lens.")
     args = parser.parse_args(argv)
     missing = [s for s in args.stores if not Path(s).is_file()]
     if missing:
         print(f"error: no such store: {', '.join(missing)}", file=sys.stderr)
         return 2
     sources = {Path(s).stem if Path(s).stem not in {Path(o).stem for o in args.stores if o != s} else s: s for s in args.stores}
-    out = run_report(sources, args.out, title=args.title, plots=not args.no_plots)
+    out = run_report(sources, args.out, title=args.title, plots=not args.no_plots, tokenizer=args.tokenizer)
     print(out)
     return 0
 

@@ -127,3 +127,23 @@ def paired_summary(a: Sequence[Trajectory], b: Sequence[Trajectory], labels: Seq
     """The paired statistics of two runs (`stats.paired_comparison`) as the compare view's header shows them."""
     comparison = paired_comparison(a, b, label_a=labels[0], label_b=labels[1])
     return comparison.to_dict() | {"text": comparison.report()}
+
+
+def branch_link(t: Trajectory) -> dict[str, Any] | None:
+    """A branch's link to its parent (`metadata["branch"]`: parent id, turn, edit, policy), or None."""
+    link = t.metadata.get("branch")
+    return dict(link) if isinstance(link, Mapping) and "parent" in link else None
+
+
+def branch_label(t: Trajectory) -> str:
+    """How a branch is named in the compare view: where it forks, who played on, what was edited."""
+    link = branch_link(t) or {}
+    edit = link.get("edit") or {}
+    edited = [name for name in ("assistant", "observation") if edit.get(name)]
+    who = link.get("model") or link.get("policy") or t.model or t.policy
+    return f"branch at turn {int(link.get('turn', 0)) + 1} · {who}" + (f" · edited {' & '.join(edited)}" if edited else "")
+
+
+def branch_choice(parent: Trajectory, child: Trajectory) -> dict[str, Any]:
+    """A line of the compare view's selector for one branch of `parent` (keyed by the branch's id)."""
+    return pair_choice(parent, child) | {"key": f"{branch_label(child)} · {child.id[-8:]}", "branch": branch_link(child)}

@@ -13,7 +13,7 @@ import ipywidgets
 import traitlets
 
 from agent_gym.types import Trajectory
-from agent_gym.widgets._assets import css_path, esm_text
+from agent_gym.widgets._assets import css_text, esm_text
 from agent_gym.widgets.models.trajectory import (
     MAX_CHARS,
     coerce_trajectory,
@@ -27,7 +27,7 @@ class AgentGymWidget(anywidget.AnyWidget):
     """Loads `widgets/agent_gym.js` and `agent_gym.css`; `kind` picks the view it renders."""
 
     _esm = esm_text()
-    _css = css_path()
+    _css = css_text()
     kind = traitlets.Unicode("").tag(sync=True)
     """Which view the front-end renders (`viewer`, `table`, `browser`, `compare`, `groups`)."""
 

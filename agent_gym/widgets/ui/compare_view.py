@@ -9,6 +9,9 @@ import traitlets
 
 from agent_gym.types import Trajectory
 from agent_gym.widgets.models.compare import (
+    branch_choice,
+    branch_label,
+    branch_link,
     flipped_first,
     pair_choice,
     pair_view,
@@ -20,6 +23,8 @@ from agent_gym.widgets.ui.base import AgentGymWidget
 
 STATIC_PAIRS = 200
 """At most this many pairs are embedded in a static page."""
+NOTEBOOK_PAIRS = 40
+"""Pairs embedded in a notebook output's static copy."""
 
 
 class CompareView(AgentGymWidget):
@@ -44,6 +49,8 @@ class CompareView(AgentGymWidget):
                  labels: Sequence[str] = ("A", "B"), candidates: Sequence[tuple[Trajectory, Trajectory]] = ()) -> None:
         super().__init__(kind="compare")
         self.labels = tuple(labels)
+        self._labels: dict[str, tuple[str, ...]] = {}
+        """Labels of single pairs (branches), where they differ from `labels`."""
         self._pairs = {pair_choice(x, y)["key"]: (x, y) for x, y in candidates}
         if a is not None and b is not None:
             self._pairs.setdefault(pair_choice(a, b)["key"], (a, b))
@@ -69,19 +76,43 @@ class CompareView(AgentGymWidget):
         view.stats = paired_summary(run_a, run_b, names)
         return view
 
+    @classmethod
+    def branches(cls, parent: Trajectory, branches: Sequence[Trajectory], *, start: int = 0) -> CompareView:
+        """`parent` beside each of its `branches` (the selector names each by its fork turn, policy and edit,
+        with both rewards); the rows show the replayed turns as the same and the first live one as the
+        first divergence. Trajectories that are not branches of `parent` are refused."""
+        if not branches:
+            raise ValueError("CompareView.branches needs at least one branch (agent_gym.runner.branch.branch)")
+        strangers = [b.id for b in branches if (branch_link(b) or {}).get("parent") != parent.id]
+        if strangers:
+            raise ValueError(f"{strangers} are not branches of {parent.id} (their metadata['branch']['parent'] "
+                             "names another trajectory, or none)")
+        view = cls(labels=("parent", "branch"))
+        view._pairs = {branch_choice(parent, b)["key"]: (parent, b) for b in branches}
+        view._labels = {key: ("parent", branch_label(b)) for key, (_, b) in view._pairs.items()}
+        view.choices = [branch_choice(parent, b) for b in branches]
+        view.choice = view.choices[min(start, len(branches) - 1)]["key"]
+        return view
+
+    def _pair_view(self, key: str) -> dict[str, Any]:
+        found = self._pairs.get(key)
+        return pair_view(*found, labels=self._labels.get(key, self.labels)) if found else {}
+
     @traitlets.observe("choice")
     def _on_choice(self, change: Any) -> None:
-        found = self._pairs.get(change["new"])
-        self.pair = pair_view(*found, labels=self.labels) if found else {}
+        self.pair = self._pair_view(change["new"])
 
     def _lookup(self, trajectory_id: str) -> Trajectory | None:
         return next((t for p in self._pairs.values() for t in p if t.id == trajectory_id), None)
+
+    def notebook_static_state(self) -> dict[str, Any]:
+        return self.static_state(NOTEBOOK_PAIRS)
 
     def static_state(self, limit: int = STATIC_PAIRS) -> dict[str, Any]:
         state = super().static_state()
         keys = list(self._pairs)[:limit]
         if self.choice and self.choice not in keys:
             keys.append(self.choice)
-        state["_pairs"] = {k: pair_view(*self._pairs[k], labels=self.labels) for k in keys}
+        state["_pairs"] = {k: self._pair_view(k) for k in keys}
         state["choices"] = [c for c in state["choices"] if c["key"] in state["_pairs"]]
         return state

@@ -130,9 +130,13 @@ class RunTable(AgentGymWidget):
             self.stats = header_stats(matched)
             self._follow_filter(matched)
 
+    _select_first = False
+    """Open the first shown row whenever nothing is open (RunBrowser's `select_first`)."""
+
     def _follow_filter(self, matched: pd.DataFrame) -> None:
         """The viewer never shows a row the filters hide: it moves to the first shown row, or clears."""
-        if self.selected and ("key" not in matched or self.selected not in set(matched["key"])):
+        hidden = bool(self.selected) and ("key" not in matched or self.selected not in set(matched["key"]))
+        if hidden or (not self.selected and self._select_first):
             self.selected = self.rows[0]["key"] if self.rows else ""
 
     @traitlets.observe("query")
@@ -231,6 +235,7 @@ class RunBrowser(ViewerState, RunTable):
 
     def __init__(self, sources: Sources, *, page_size: int = 10, live: bool = False, interval: float = 1.0,
                  follow: bool = False, select_first: bool = True) -> None:
+        self._select_first = select_first
         super().__init__(sources, page_size=page_size, live=live, interval=interval, follow=follow)
         if select_first and self.rows and not self.selected:
             self.select(self.rows[0]["key"])
