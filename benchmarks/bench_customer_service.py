@@ -5,7 +5,8 @@
 
 Full run: domain load, fresh database per episode, the oracle over every replayable task of retail
 and airline (share scoring 1.0, seconds per episode), a deliberately wrong sequence on every task
-whose expected actions change the database (mean reward, should be 0), a cassette recorded and
+whose expected actions change the database (mean reward, should be 0), τ²'s own grader on those
+runs (share agreeing with the project's reward; `scripts/tau2_agreement.py` does more), a cassette recorded and
 replayed on 20 retail tasks (time per episode both ways, hit rate, byte-identical responses), and
 one episode with the embedded model as agent and as simulated user. Quick run: 8 tasks per domain,
 5 cassette tasks, no model. The machine is shared: the load average goes into the notes.
@@ -40,6 +41,9 @@ from agent_gym.envs.dialogue.customer_service import (
 )
 from agent_gym.envs.dialogue.domains import changes_db, load_domain
 from agent_gym.tools.cassette import Cassette
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "envs" / "dialogue"))
+from tau2_support import tau2_score  # noqa: E402  (τ²'s grader, with a stand-in for its litellm import)
 
 BENCHMARK = "customer_service"
 
@@ -80,6 +84,11 @@ async def oracle(limit: int | None) -> list[dict[str, Any]]:
         wrong = await run_rollouts_async(CustomerServiceEnv(name), OraclePolicy(actions=wrong_actions), writes, progress=False)
         rows.append(row(BENCHMARK, f"{name}: wrong action sequence, mean reward", sum(t.reward for t in wrong) / len(wrong),
                         "", f"{len(wrong)} tasks whose actions change the DB; writes corrupted", target="== 0"))
+        graded = [*out, *wrong]
+        agreed = sum(tau2_score(t)[0] == t.reward for t in graded)
+        rows.append(row(BENCHMARK, f"{name}: τ²'s grader agrees with the reward", agreed / len(graded), "share",
+                        f"{agreed}/{len(graded)} oracle and wrong-sequence runs, tau2.evaluator.evaluate_simulation",
+                        target="1.0"))
     return rows
 
 
@@ -118,7 +127,8 @@ async def local_episode() -> list[dict[str, Any]]:
         customer = SimulatedUser(LocalPolicy(server, temperature=0.7, max_tokens=32), max_turns=2)
         env = CustomerServiceEnv("retail", customer, compact=True)
         [t] = await run_rollouts_async(env, agent, [task], max_turns=8, seed=0, progress=False)
-    status = "ran to the end" if t.terminated and t.error is None else f"error {t.error and t.error.kind}"
+    ended = t.steps[-1].info.get("termination_reason") if t.steps else None
+    status = f"ended by {ended}" if t.error is None else f"error {t.error.kind}"
     return [row(BENCHMARK, "embedded model as agent and user: one episode", t.seconds, "s",
                 f"compact prompt, 2 user turns, {t.num_turns} agent turns, {t.usage.total_tokens} agent tokens; "
                 f"{status}; {_load()}")]

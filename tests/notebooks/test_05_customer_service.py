@@ -29,7 +29,7 @@ def _check(run_dir: Path, n_tasks: int) -> dict:
     assert results["cassette_identical"] is True
     assert results["cassette_report"]["TOTAL"]["misses"] == 1
     live = results["live"]
-    assert live["terminated"] and not live["error"] and "judge" in live["components"]
+    assert live["ended"] and live["termination_reason"] and not live["error"] and "judge" in live["components"]
     text = _outputs(run_dir)
     assert "simulated_user" in text and "byte-identical tool responses: True" in text
     assert "Error: no recorded response" in text and '"rationale"' in text
@@ -43,6 +43,7 @@ def test_notebook_05_runs_with_scripted_stand_ins(tmp_path):
     run_dir = run_notebook(NOTEBOOK, {"n_tasks": 2, "use_local_model": False}, out_root=tmp_path)
     results = _check(run_dir, 2)
     assert results["live"]["judge_ok"] is True
+    assert results["live"]["termination_reason"] == "user_stop" and results["live"]["terminated"]  # its own stop
 
 
 @pytest.mark.slow

