@@ -7,7 +7,6 @@ tests start their own (~7 s each).
 
 from __future__ import annotations
 
-import _thread
 import asyncio
 import json
 import os
@@ -341,7 +340,7 @@ def _server_children() -> list[int]:
 def test_interrupt_while_starting_leaves_no_server(model_dir: Path) -> None:
     """Ctrl-C (a notebook's interrupt button) while the server is still loading."""
     before = set(_server_children())
-    timer = threading.Timer(1.5, _thread.interrupt_main)
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))  # what a notebook's interrupt sends
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
