@@ -29,7 +29,12 @@ def install_litellm_stand_in() -> None:
     root, caching, cache, main = (types.ModuleType(n) for n in
                                   ("litellm", "litellm.caching", "litellm.caching.caching", "litellm.main"))
     root.completion = root.completion_cost = refuse  # type: ignore[attr-defined]
-    root.__getattr__ = lambda name: (lambda *args, **kwargs: None)  # settings such as disable_cache(): no-ops
+    def setting(name: str) -> Any:  # settings such as disable_cache(): no-ops; no made-up dunders
+        if name.startswith("__"):  # (transformers walks sys.modules and reads __file__, __spec__ …)
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+    root.__getattr__ = setting  # type: ignore[method-assign]
     cache.Cache = type("Cache", (), {"__init__": refuse})  # type: ignore[attr-defined]
     main.ModelResponse = type("ModelResponse", (), {})  # type: ignore[attr-defined]
     main.Usage = type("Usage", (), {})  # type: ignore[attr-defined]
