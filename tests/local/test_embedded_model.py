@@ -340,14 +340,29 @@ def _server_children() -> list[int]:
 def test_interrupt_while_starting_leaves_no_server(model_dir: Path) -> None:
     """Ctrl-C (a notebook's interrupt button) while the server is still loading."""
     before = set(_server_children())
-    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))  # what a notebook's interrupt sends
-    timer.start()
+    caught = threading.Event()
+
+    def interrupt() -> None:  # what a notebook's interrupt button sends; again each second until it lands
+        time.sleep(1.5)
+        while not caught.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+            caught.wait(1.0)
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        caught.set()  # one interrupt lands; the sender stops
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    sender = threading.Thread(target=interrupt, daemon=True)
+    sender.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             with serve_local_model(model_dir):
                 time.sleep(60)  # only if the server was ready within 1.5 s
     finally:
-        timer.cancel()
+        caught.set()
+        sender.join()
+        signal.signal(signal.SIGINT, previous)
     assert set(_server_children()) <= before
 
 
