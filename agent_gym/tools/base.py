@@ -100,13 +100,9 @@ class Tool:
                 f"Tool {self.name!r} is a method used through its class; "
                 "use it from an instance (self.tools) so it is bound."
             )
-        if isinstance(arguments, str):
-            try:
-                arguments = loads_model_json(arguments) if arguments.strip() else {}
-            except ModelJSONError as exc:
-                return ToolResult(f"Error: arguments of {self.name} are {exc}.", True)
-        if not isinstance(arguments, dict):
-            return ToolResult(f"Error: arguments of {self.name} must be a JSON object.", True)
+        arguments = parse_arguments(self.name, arguments)
+        if isinstance(arguments, ToolResult):
+            return arguments
         try:
             validated = self.args_model.model_validate(arguments)
         except ValidationError as exc:
@@ -250,3 +246,15 @@ def _unwrap(func: Callable[..., Any]) -> Callable[..., Any]:
     while isinstance(func, functools.partial):
         func = func.func
     return func
+
+
+def parse_arguments(name: str, arguments: dict[str, Any] | str) -> dict[str, Any] | ToolResult:
+    """A tool call's arguments as a dict (model-written JSON text parsed), or the error the model is shown."""
+    if isinstance(arguments, str):
+        try:
+            arguments = loads_model_json(arguments) if arguments.strip() else {}
+        except ModelJSONError as exc:
+            return ToolResult(f"Error: arguments of {name} are {exc}.", True)
+    if not isinstance(arguments, dict):
+        return ToolResult(f"Error: arguments of {name} must be a JSON object.", True)
+    return arguments

@@ -15,8 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from agent_gym.errors import ConfigError, ToolError
-from agent_gym.formats import ModelJSONError, loads_model_json
-from agent_gym.tools.base import Tool, ToolResult
+from agent_gym.tools.base import Tool, ToolResult, parse_arguments
 from agent_gym.tools.mcp.connection import Connection
 
 
@@ -196,13 +195,9 @@ class MCPTool(Tool):
         return self  # a stateless handle on the shared server
 
     async def run(self, arguments: dict[str, Any] | str) -> ToolResult:
-        if isinstance(arguments, str):
-            try:
-                arguments = loads_model_json(arguments) if arguments.strip() else {}
-            except ModelJSONError as exc:
-                return ToolResult(f"Error: arguments of {self.name} are {exc}.", True)
-        if not isinstance(arguments, dict):
-            return ToolResult(f"Error: arguments of {self.name} must be a JSON object.", True)
+        arguments = parse_arguments(self.name, arguments)
+        if isinstance(arguments, ToolResult):
+            return arguments
         return await self.server.call(self.remote_name, arguments)
 
 
