@@ -1,6 +1,8 @@
-"""Multi-turn GRPO step time against TRL's own single-turn GRPO step on equal token counts.
+"""Multi-turn GRPO step time against TRL's own single-turn GRPO step on equal token counts, and against
+TRL's own agent API (`environment_factory`) on the same environment and budget.
 
     .venv/bin/python -m benchmarks --only train [--quick]
+    .venv/bin/python benchmarks/bench_train.py --environment-factory [--quick]   # only those rows
 
 Both sides train the embedded model with LoRA on CPU, in the same process, one step at a time,
 alternating (A, B, A, B …), with the same prompt ids, the same number of sequences and the same
@@ -85,7 +87,8 @@ def _load() -> str:
     return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
-def run(quick: bool) -> list[dict[str, Any]]:
+def turn_rows(quick: bool) -> list[dict[str, Any]]:
+    """Multi-turn against single-turn GRPO (see the module docstring)."""
     import tempfile
 
     import torch
@@ -182,6 +185,87 @@ def run(quick: bool) -> list[dict[str, Any]]:
     ]
 
 
+def run(quick: bool) -> list[dict[str, Any]]:
+    return [*turn_rows(quick), *environment_factory_rows(quick)]
+
+
+def environment_factory_rows(quick: bool) -> list[dict[str, Any]]:
+    """TRL's own agent API (`GRPOTrainer(environment_factory=as_trl_environment(env))`) against
+    `agent_gym.train` (`rollout_func`) on the same environment (TextCraft), the same sequences, the same
+    completion budget and the same number of model turns at most; steps alternate (A, B, A, B …).
+
+    What each side generates is the model's own choice (a step ends when every episode stops calling tools
+    or hits the budget), so the rows give the generated tokens and turns per sequence beside the step times.
+    """
+    import tempfile
+
+    import torch
+    from trl import GRPOTrainer
+
+    from agent_gym.envs.games.textcraft.env import TextCraftEnv, make_tasks
+    from agent_gym.local.files import prepare_local_model
+    from agent_gym.train import (
+        FixedHorizon,
+        MetricsLogger,
+        as_trl_environment,
+        build_grpo_trainer,
+        grpo_config,
+        lora_config,
+        trl_tokenizer,
+    )
+
+    turns, budget = (3, 96) if quick else (4, 192)
+    prompts, group = (1, 2) if quick else (2, 4)
+    repeats = int(os.environ.get("AGENT_GYM_BENCH_REPEATS", "2" if quick else "4"))
+    model_dir = str(prepare_local_model(quiet=True))
+    tokenizer = trl_tokenizer(model_dir)
+    env, tasks = TextCraftEnv(), make_tasks(depths=(1,), seeds=range(prompts), distractors=0)
+    out = Path(tempfile.mkdtemp(prefix="bench-trl-env-"))
+    common = {"max_steps": 1, "num_generations": group, "per_device_train_batch_size": prompts * group,
+              "gradient_accumulation_steps": 1, "seed": 0, "beta": 0.0, "max_completion_length": budget}
+    ours_timer, trl_timer = StepTimer(), StepTimer()
+    ours_log, trl_log = MetricsLogger(out / "ours.jsonl"), MetricsLogger(out / "trl.jsonl")
+    ours, rollout, _ = build_grpo_trainer(
+        env, model_dir, tasks, grpo_config(out / "ours", **common), horizon=FixedHorizon(turns),
+        peft_config=lora_config(), store=out / "ours_episodes.jsonl", max_turn_tokens=budget,
+        callbacks=[ours_timer, ours_log], processing_class=tokenizer)
+    Env = as_trl_environment(env, tasks)
+    theirs = GRPOTrainer(model=model_dir, args=grpo_config(out / "trl", max_tool_calling_iterations=turns - 1, **common),
+                         train_dataset=Env.dataset(), processing_class=tokenizer, environment_factory=Env,
+                         reward_funcs=[Env.final_answer], peft_config=lora_config(), callbacks=[trl_timer, trl_log])
+    print(f"bench_train (environment_factory): TextCraft, {prompts}x{group} sequences, <= {turns} turns, "
+          f"{budget} completion tokens; {repeats} repeats + 1 warm-up; {_load()}", flush=True)
+    torch.manual_seed(0)
+    for _ in range(repeats + 1):
+        ours.train()
+        theirs.train()
+    ratio = [t / o for t, o in zip(trl_timer.seconds[1:], ours_timer.seconds[1:], strict=True)]
+    import json
+
+    def logged(path: Path, key: str) -> float:
+        """The mean of `key` over the timed steps (the warm-up step and the end-of-train lines left out)."""
+        steps = [line for line in map(json.loads, path.read_text().splitlines()) if "loss" in line][1:]
+        values = [line[key] for line in steps if line.get(key) is not None]
+        return statistics.fmean(values) if values else float("nan")
+
+    episodes = rollout.store.read()[prompts * group:] if rollout.store else []
+    ours_calls = statistics.fmean(sum(len(m.tool_calls) for m in t.messages) for t in episodes) if episodes else 0.0
+    trl_calls = logged(out / "trl.jsonl", "tools/call_frequency")
+    params = {"turns": turns, "completion_tokens": budget, "sequences": prompts * group}
+    note = (f"completion tokens/seq: environment_factory {logged(out / 'trl.jsonl', 'completions/mean_length'):.0f}, "
+            f"agent_gym {logged(out / 'ours.jsonl', 'completions/mean_length'):.0f}; tool calls/seq "
+            f"{trl_calls:.2f} vs {ours_calls:.2f}; LoRA, CPU; {_load()}")
+    return [
+        row(BENCHMARK, f"TRL environment_factory / agent_gym.train GRPO step time (TextCraft, <= {turns} turns)",
+            unit="x", note=note, params=params, **summarize(ratio)),
+        row(BENCHMARK, "TRL environment_factory GRPO step (TextCraft)", unit="s", note=note, params=params,
+            **summarize(trl_timer.seconds[1:])),
+        row(BENCHMARK, "agent_gym.train GRPO step (TextCraft)", unit="s", note=note, params=params,
+            **summarize(ours_timer.seconds[1:])),
+    ]
+
+
 if __name__ == "__main__":
-    for r in run("--quick" in sys.argv):
+    quick = "--quick" in sys.argv
+    for r in environment_factory_rows(quick) if "--environment-factory" in sys.argv else run(quick):
         print(r)

@@ -4,6 +4,7 @@
     python -m agent_gym.train grpo --env agent_gym.envs.games.textcraft.env:TextCraftEnv --model runs/sft/model \\
         --out runs/grpo --horizon 3,5 --every 50 --set max_steps=100 --set num_generations=8
     accelerate launch --config_file configs/zero2.yaml -m agent_gym.train grpo ... --device gpu --use-vllm
+    accelerate launch --multi_gpu --num_processes 2 -m agent_gym.train grpo ...   # CPU: 2 processes, gloo
 
 `sft` synthesizes expert data with the environment's expert (`env.expert()`, or `--expert module:Class`)
 and fine-tunes on it; `grpo` trains on the environment's tasks (or `--tasks file.jsonl`). `--set k=v`
@@ -37,6 +38,18 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
             raise SystemExit(f"--set takes key=value, got {pair!r}")
         out[key.strip()] = _value(value.strip())
     return out
+
+
+def _main_process_first(device: str) -> Any:
+    """`accelerate`'s main-process-first context when launched with several processes, else a no-op."""
+    import contextlib
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return contextlib.nullcontext()
+    from accelerate import PartialState
+
+    return PartialState(cpu=device == "cpu").main_process_first()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -79,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.expert and not hasattr(env, "expert"):
             raise SystemExit(f"{env.name} has no expert(); pass --expert module:Class (a Policy).")
         teacher = resolve(args.expert)() if args.expert else env.expert()  # type: ignore[attr-defined]
-        data = synthesize(env, teacher, tasks, out=f"{args.out}/data", progress=False)
+        with _main_process_first(args.device):  # under accelerate: one writer; the others then reuse its episodes
+            data = synthesize(env, teacher, tasks, out=f"{args.out}/data", progress=False)
         run = sft(data, args.model, sft_config(args.out, device=args.device, **overrides), peft_config=peft)
         print(json.dumps({"model_dir": str(run.model_dir), **run.metrics}, default=str))
         return 0

@@ -46,6 +46,18 @@ VLLM_SERVER: dict[str, Any] = {"use_vllm": True, "vllm_mode": "server", "vllm_se
                                "vllm_server_port": 8000, "vllm_server_timeout": 240.0}
 """vLLM behind `trl vllm-serve --model <model> [--tensor-parallel-size N]` on other GPUs."""
 
+ASYNC_GRPO: dict[str, Any] = {
+    "bf16": True, "activation_checkpointing": True, "report_to": "none", "logging_steps": 1, "save_strategy": "steps",
+    "save_steps": 100, "num_generations": 8, "per_device_train_batch_size": 16, "max_completion_length": 2048,
+    "temperature": 1.0, "learning_rate": 1e-6, "max_steps": 500, "max_tool_calling_iterations": 10,
+    "max_staleness": 4, "weight_sync_steps": 1, "max_inflight_tasks": -1, "queue_maxsize": 1024,
+    "vllm_server_base_url": "http://localhost:8000", "vllm_server_timeout": 240.0, "request_timeout": 600,
+}
+"""TRL's asynchronous GRPO (`trl.experimental.async_grpo`): generation on a `trl vllm-serve` server on its own
+GPU(s) runs ahead of training; samples more than `max_staleness` weight versions old are dropped, weights
+are pushed to the server every `weight_sync_steps` steps, and `max_inflight_tasks=-1` lets TRL size the
+number of concurrent rollouts (`max_staleness x batch x accumulation x processes`)."""
+
 CPU_SFT: dict[str, Any] = {
     "use_cpu": True, "bf16": False, "activation_checkpointing": False, "report_to": "none", "logging_steps": 1,
     "save_strategy": "no", "per_device_train_batch_size": 2, "gradient_accumulation_steps": 4, "num_train_epochs": 1,
@@ -69,6 +81,17 @@ def grpo_config(output_dir: str | Path, *, device: str = "cpu", use_vllm: bool =
 
     settings = {**_preset(device, CPU_GRPO, GPU_GRPO), **_vllm(device, use_vllm, vllm_mode), **overrides}
     return GRPOConfig(output_dir=str(output_dir), **settings)
+
+
+def async_grpo_config(output_dir: str | Path, **overrides: Any) -> Any:
+    """A `trl.experimental.async_grpo.AsyncGRPOConfig` with the `ASYNC_GRPO` settings, then `overrides`.
+
+    It needs a GPU and a vLLM server (`trl vllm-serve --model <model>`); on this CPU machine it is built and
+    validated only (`bf16=False` to validate here). See `configs/README.md` for the launch lines.
+    """
+    from trl.experimental.async_grpo import AsyncGRPOConfig
+
+    return AsyncGRPOConfig(output_dir=str(output_dir), **{**ASYNC_GRPO, **overrides})
 
 
 def sft_config(output_dir: str | Path, *, device: str = "cpu", **overrides: Any) -> Any:

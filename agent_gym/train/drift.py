@@ -55,6 +55,9 @@ class Divergence:
     """The text just before the divergence (the same on both sides)."""
     reason: str
     """What the difference is, in plain words, where it can be told."""
+    retokenized: bool = False
+    """The same text on both sides, split into other ids (a tokenization, not a template, difference: the
+    model sampled a tokenization that re-encoding its text does not give back)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,11 @@ class DriftReport:
     def fraction(self) -> float:
         """Fraction of checked episodes with drift (0 when none was checked)."""
         return len(self.drifted) / self.checked if self.checked else 0.0
+
+    @property
+    def retokenized(self) -> list[EpisodeDrift]:
+        """The drifting episodes whose first divergence is the same text in other ids (`Divergence.retokenized`)."""
+        return [e for e in self.drifted if e.divergence is not None and e.divergence.retokenized]
 
     @property
     def positions(self) -> list[int]:
@@ -166,10 +174,12 @@ def check_drift(store: TrajectoryStore | str | Path | Iterable[Trajectory], toke
 def drift_metrics(trajectories: Sequence[Trajectory], tokenizer: Any, *, tool_format: str = "native",
                   template_kwargs: dict[str, Any] | None = None) -> dict[str, float]:
     """Per-step drift numbers of a batch: `drift/fraction` (of the batch's episodes with token records),
-    `drift/episodes` (how many drift), `drift/first_position` (the earliest divergence, -1 for none)."""
+    `drift/episodes` (how many drift), `drift/retokenized` (how many of those only in how the same text is
+    split into ids), `drift/first_position` (the earliest divergence, -1 for none)."""
     report = check_drift(trajectories, tokenizer, tool_format=tool_format, template_kwargs=template_kwargs)
     positions = report.positions
     return {"drift/fraction": report.fraction, "drift/episodes": float(len(report.drifted)),
+            "drift/retokenized": float(len(report.retokenized)),
             "drift/first_position": float(min(positions)) if positions else -1.0,
             **({"drift/median_position": float(statistics.median(positions))} if positions else {})}
 
@@ -250,9 +260,23 @@ def _divergence(tokenizer: Any, recorded: list[int], rendered: list[int], positi
     decode = lambda ids: tokenizer.decode(list(ids), skip_special_tokens=False)  # noqa: E731
     rec, ren = recorded[position:position + CONTEXT], rendered[position:position + CONTEXT]
     before = decode(recorded[max(0, position - CONTEXT):position])
-    reason = explain(decode(rec), decode(ren), before, region, _follows_tool(t, turn, region),
-                     same_text=decode(recorded[position:]) == decode(rendered[position:len(recorded)]))
-    return Divergence(position, region, turn, rec, ren, decode(rec), decode(ren), before, reason)
+    same_text = decode(recorded[position:]) == decode(rendered[position:len(recorded)]) \
+        or _retokenized(decode, recorded, rendered, position)
+    reason = explain(decode(rec), decode(ren), before, region, _follows_tool(t, turn, region), same_text=same_text)
+    return Divergence(position, region, turn, rec, ren, decode(rec), decode(ren), before, reason, same_text)
+
+
+def _retokenized(decode: Any, recorded: list[int], rendered: list[int], position: int) -> bool:
+    """Whether a few ids from `position` on each side decode to the same text and the ids agree again right
+    after (a local re-tokenization, e.g. ' att'+'endant' against ' attendant'), or the record ends there."""
+    for i in range(1, CONTEXT + 1):
+        text = decode(recorded[position:position + i])
+        for j in range(1, CONTEXT + 1):
+            if decode(rendered[position:position + j]) == text and (
+                    position + i >= len(recorded) or recorded[position + i:position + i + 1]
+                    == rendered[position + j:position + j + 1]):
+                return True
+    return False
 
 
 def _follows_tool(t: Trajectory, turn: int | None, region: str) -> bool:

@@ -197,14 +197,18 @@ def grpo(
     )
     checkpoint = find_checkpoint(config.output_dir, resume) if train else None
     if checkpoint is not None:  # nothing is written before training starts, so the files are the crashed run's
-        forget_after(checkpoint_step(checkpoint), logger.path, rollout.store.path if rollout.store else None)
+        if trainer.accelerator.is_main_process:  # the only writer of both files
+            forget_after(checkpoint_step(checkpoint), logger.path, rollout.store.path if rollout.store else None)
+        trainer.accelerator.wait_for_everyone()
     run = GRPORun(trainer, rollout, Path(config.output_dir), rollout.store, logger.path, resumed_from=checkpoint)
     if not train:
         run.debug = debug_batch(trainer, rollout, list(tasks), logger)
         return run
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    trainer.save_model(config.output_dir)
-    trainer.processing_class.save_pretrained(config.output_dir)
+    trainer.save_model(config.output_dir)  # the main process writes (TrainingArguments.should_save)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(config.output_dir)
+    trainer.accelerator.wait_for_everyone()
     return run
 
 

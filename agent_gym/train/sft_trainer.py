@@ -19,6 +19,7 @@ from typing import Any
 
 from agent_gym.errors import ConfigError
 from agent_gym.train.grpo_trainer import load_tokenizer, resolve_model
+from agent_gym.train.metrics import MetricsLogger
 
 
 @dataclass
@@ -33,6 +34,8 @@ class SFTRun:
     """The LoRA adapter, when `peft_config` was given."""
     metrics: dict[str, Any]
     """`train()`'s metrics (loss, runtime …)."""
+    metrics_path: Path | None = None
+    """The per-step metrics JSONL file (written by the main process)."""
 
 
 def as_dataset(data: Any) -> Any:
@@ -51,11 +54,13 @@ def as_dataset(data: Any) -> Any:
 
 
 def sft(dataset: Any, model: Any, config: Any, *, peft_config: Any = None, merge: bool = True,
-        processing_class: Any = None, callbacks: Sequence[Any] = ()) -> SFTRun:
+        processing_class: Any = None, callbacks: Sequence[Any] = (), metrics_path: str | Path | None = None) -> SFTRun:
     """Fine-tune `model` (a folder, a loaded model, or None for the embedded model) on `dataset`.
 
     Saves the result to `config.output_dir/model` (full weights; with LoRA and `merge`, the merged
-    model) and, with LoRA, the adapter to `config.output_dir/adapter`.
+    model) and, with LoRA, the adapter to `config.output_dir/adapter`. Every trainer log is appended to
+    `metrics_path` (default `config.output_dir/metrics.jsonl`). Under `accelerate launch` each process
+    trains on its shard of every batch and the main process alone writes the files.
     """
     from trl import SFTConfig, SFTTrainer
 
@@ -63,20 +68,23 @@ def sft(dataset: Any, model: Any, config: Any, *, peft_config: Any = None, merge
         raise ConfigError("config must be a trl.SFTConfig; build one with agent_gym.train.sft_config(output_dir, ...).")
     model = resolve_model(model)
     tokenizer = processing_class or load_tokenizer(model)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=as_dataset(dataset), processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=list(callbacks))
-    metrics = dict(trainer.train().metrics)
     out = Path(config.output_dir)
-    adapter_dir = None
-    trained = trainer.model
-    if peft_config is not None:
-        adapter_dir = out / "adapter"
-        trained.save_pretrained(adapter_dir)
-        tokenizer.save_pretrained(adapter_dir)
-        if not merge:
-            return SFTRun(trainer, adapter_dir, adapter_dir, metrics)
-        trained = trained.merge_and_unload()
-    model_dir = out / "model"
-    trained.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    return SFTRun(trainer, model_dir, adapter_dir, metrics)
+    logger = MetricsLogger(metrics_path or out / "metrics.jsonl")
+    trainer = SFTTrainer(model=model, args=config, train_dataset=as_dataset(dataset), processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=[logger, *callbacks])
+    metrics = dict(trainer.train().metrics)
+    main = trainer.accelerator.is_main_process
+    adapter_dir = out / "adapter" if peft_config is not None else None
+    model_dir = adapter_dir if adapter_dir is not None and not merge else out / "model"
+    if main:
+        trained = trainer.model
+        if adapter_dir is not None:
+            trained.save_pretrained(adapter_dir)
+            tokenizer.save_pretrained(adapter_dir)
+            if merge:
+                trained = trained.merge_and_unload()
+        if model_dir != adapter_dir:
+            trained.save_pretrained(model_dir)
+            tokenizer.save_pretrained(model_dir)
+    trainer.accelerator.wait_for_everyone()
+    return SFTRun(trainer, model_dir, adapter_dir, metrics, logger.path)

@@ -1,4 +1,5 @@
-"""notebooks/04_sft_and_grpo.ipynb runs headlessly with tiny settings: warm start, debug mode, GRPO, before/after."""
+"""notebooks/04_sft_and_grpo.ipynb runs headlessly with tiny settings: warm start, debug mode, GRPO, before/after,
+and GRPO through TRL's own `environment_factory`."""
 
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ def test_notebook_04_warm_start_grpo_and_horizon_with_tiny_settings(tmp_path):
     assert len(stored) == 4 and all("group" in t.metadata["grpo"] for t in stored)
     metrics = [json.loads(line) for line in (run_dir / "grpo" / "metrics.jsonl").read_text().splitlines()]
     assert [m["env/horizon"] for m in metrics if "env/horizon" in m] == [1.0, 2.0]
+
+    trl_steps = [json.loads(line) for line in (run_dir / "trl_env" / "metrics.jsonl").read_text().splitlines()]
+    trl_steps = [m for m in trl_steps if "loss" in m]
+    assert [m["step"] for m in trl_steps] == [1, 2]  # trl_env_steps: two GRPOTrainer(environment_factory=...) steps
+    assert all("rewards/TextcraftTRLEnvironment/mean" in m and "tools/call_frequency" in m for m in trl_steps)
+    assert "tool: act (self, command: str) -> str" in text
 
     titles = [o["data"][PLOTLY]["layout"].get("title", {}).get("text") for o in outputs if PLOTLY in o.get("data", {})]
     assert "Turn-horizon schedules" in titles and "Held-out tasks: before and after" in titles

@@ -73,3 +73,19 @@ def test_evaluate_a_policy_counts_valid_tool_calls_and_success(tmp_path):
     assert summary["episodes"] == 4 and summary["success_rate"] == 1.0 and summary["valid_tool_call_rate"] == 1.0
     assert summary["valid_tool_call_turns"] == 0.5 and summary["mean_turns"] == 2.0  # a call, then the answer
     assert result.row()["model"] == "expert"
+
+
+def test_async_grpo_parameter_set_builds_and_validates(tmp_path):
+    # TRL 1.16's asynchronous GRPO (trl.experimental.async_grpo): built and validated here, run only with a vLLM server
+    from agent_gym.train import async_grpo_config
+    from agent_gym.train.configs import ASYNC_GRPO
+
+    config = async_grpo_config(tmp_path, bf16=False, vllm_server_base_url="http://10.0.0.2:8000")
+    assert type(config).__name__ == "AsyncGRPOConfig"
+    assert config.vllm_server_base_url == "http://10.0.0.2:8000" and config.gradient_checkpointing
+    for key in ("max_staleness", "weight_sync_steps", "max_inflight_tasks", "num_generations", "max_completion_length",
+                "max_tool_calling_iterations", "queue_maxsize", "request_timeout"):
+        assert getattr(config, key) == ASYNC_GRPO[key]
+    assert config.accelerator_config.split_batches and config.accelerator_config.dispatch_batches  # TRL's own rule
+    with pytest.raises(ValueError, match="bf16"):
+        async_grpo_config(tmp_path)  # the GPU preset, on a machine without a GPU

@@ -73,9 +73,33 @@ def test_reasons_for_dropped_think_blocks_and_non_canonical_ids(tokenizer):
     [odd] = play(tokenizer, [odd_ids(tokenizer, THINK_CALL), odd_ids(tokenizer, THINK_ANSWER)])
     drift = check_drift([odd], tokenizer).episodes[0].divergence
     assert drift.position == len(odd.tokens.prompt_ids) + 1 and "same text, other token ids" in drift.reason
+    assert drift.retokenized
     metrics = drift_metrics([episode, odd], tokenizer)
-    assert metrics["drift/fraction"] == 0.5 and metrics["drift/episodes"] == 1.0
+    assert metrics["drift/fraction"] == 0.5 and metrics["drift/episodes"] == metrics["drift/retokenized"] == 1.0
     assert metrics["drift/first_position"] == drift.position
+
+
+def test_a_local_retokenization_is_told_apart_from_a_template_difference(tokenizer):
+    from agent_gym.train.drift import _retokenized
+
+    def ids(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def decode(token_ids):
+        return tokenizer.decode(list(token_ids), skip_special_tokens=False)
+
+    # a sampled turn cut by its token cap: ' att' + 'endant' where re-encoding gives ' attendant', then the
+    # template closes the turn the record left open (so the rest of the texts differ)
+    sampled = ids(" the att") + ids("endant") + ids(" called")
+    rendered = ids(" the attendant called") + [tokenizer.eos_token_id]
+    assert sampled != rendered[:-1] and decode(sampled) == decode(rendered[:-1])
+    first = next(i for i, (a, b) in enumerate(zip(sampled, rendered, strict=False)) if a != b)
+    assert _retokenized(decode, sampled, rendered, first)
+    # other text at the divergence (a newline the template adds) is not a re-tokenization
+    spaced = ids("</tool_response>") + [tokenizer.eos_token_id]
+    respaced = ids("</tool_response>\n") + [tokenizer.eos_token_id]
+    at = next(i for i, (a, b) in enumerate(zip(spaced, respaced, strict=False)) if a != b)
+    assert not _retokenized(decode, spaced, respaced, at)
 
 
 @pytest.mark.model

@@ -92,6 +92,14 @@ def test_two_grpo_steps_mask_environment_tokens_and_log_the_horizon(model_dir, t
     assert [(line["step"], line["env/horizon"]) for line in steps] == [(1, 1.0), (2, 2.0)]
     assert all(k in steps[0] for k in ("loss", "kl", "reward", "env/success", "env/turns", "frac_reward_zero_std"))
     stored = TrajectoryStore(tmp_path / "grpo" / "trajectories.jsonl").read()
+    # token drift, logged per step: what check_drift says of that step's stored episodes; the template renders
+    # every turn as played, so any drift is a sampled tokenization re-encoding does not give back
+    from agent_gym.train import drift_metrics
+
+    for line, step in zip(steps, (0, 1), strict=True):
+        expected = drift_metrics([t for t in stored if t.metadata["grpo"]["step"] == step], tokenizer)
+        assert {k: line[k] for k in expected} == expected
+        assert line["drift/episodes"] == line["drift/retokenized"]
     assert len(stored) == 8
     assert [max(t.num_turns for t in stored if t.metadata["grpo"]["step"] == s) for s in (0, 1)] == [1, 2]
     assert len({t.metadata["grpo"]["group"] for t in stored}) == 4

@@ -177,6 +177,12 @@ def test_rollout_func_contract_groups_store_and_horizon(tokenizer, tmp_path):
                                             **{k: v for k, v in second.items() if k not in ("prompt_ids", "completion_ids", "logprobs", "env_mask")})
     assert rewards == [t.reward for t in second["trajectory"]]
     assert logged["env/horizon"] == 2 and logged["env/success"] == 0.5 and logged["env/zero_variance_groups"] == 1.0
+    assert len(second["drift"]) == 4 and all(d == second["drift"][0] for d in second["drift"])  # one summary per batch
+    assert {k: rollout.history[1][k] for k in second["drift"][0]} == second["drift"][0]  # and in the history
+    # the scripted ids are valid but non-canonical (odd_ids): every episode drifts, as a re-tokenization, at
+    # the second id of its first turn
+    first_turn = min(len(t.tokens.prompt_ids) for t in second["trajectory"]) + 1
+    assert (logged["drift/fraction"], logged["drift/retokenized"], logged["drift/first_position"]) == (1.0, 4.0, first_turn)
     # an agent_gym reward function (task, messages) becomes a TRL reward function
     exact = trl_reward_func(exact_match, rollout.tasks)
     assert exact(prompts, [""] * 4, trajectory=second["trajectory"]) == [1.0, 1.0, 0.0, 0.0]
