@@ -24,6 +24,7 @@ ratio to the first is the turn cache's effect, measured in the same run.
 
 from __future__ import annotations
 
+import json
 import os
 
 # before torch loads OpenMP: idle threads sleep instead of spinning (on a shared CPU, spinning threads made
@@ -241,8 +242,6 @@ def environment_factory_rows(quick: bool) -> list[dict[str, Any]]:
         ours.train()
         theirs.train()
     ratio = [t / o for t, o in zip(trl_timer.seconds[1:], ours_timer.seconds[1:], strict=True)]
-    import json
-
     def logged(path: Path, key: str) -> float:
         """The mean of `key` over the timed steps (the warm-up step and the end-of-train lines left out)."""
         steps = [line for line in map(json.loads, path.read_text().splitlines()) if "loss" in line][1:]

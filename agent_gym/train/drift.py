@@ -269,12 +269,13 @@ def _divergence(tokenizer: Any, recorded: list[int], rendered: list[int], positi
 def _retokenized(decode: Any, recorded: list[int], rendered: list[int], position: int) -> bool:
     """Whether a few ids from `position` on each side decode to the same text and the ids agree again right
     after (a local re-tokenization, e.g. ' att'+'endant' against ' attendant'), or the record ends there."""
+    rendered_ends: dict[str, list[int]] = {}  # decoded text of rendered[position:position + j] -> those j
+    for j in range(1, CONTEXT + 1):
+        rendered_ends.setdefault(decode(rendered[position:position + j]), []).append(j)
     for i in range(1, CONTEXT + 1):
-        text = decode(recorded[position:position + i])
-        for j in range(1, CONTEXT + 1):
-            if decode(rendered[position:position + j]) == text and (
-                    position + i >= len(recorded) or recorded[position + i:position + i + 1]
-                    == rendered[position + j:position + j + 1]):
+        for j in rendered_ends.get(decode(recorded[position:position + i]), ()):
+            if position + i >= len(recorded) or recorded[position + i:position + i + 1] \
+                    == rendered[position + j:position + j + 1]:
                 return True
     return False
 
